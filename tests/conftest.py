@@ -1,0 +1,46 @@
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).parent))  # for tests/browser.py
+
+
+def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(round(seconds * rate))) / rate
+    x = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+    return np.repeat(x[:, None], channels, axis=1) if channels > 1 else x
+
+
+def write(path: Path, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), audio, rate, subtype=subtype)
+    return path
+
+
+@pytest.fixture
+def bad_corpus(tmp_path) -> Path:
+    return make_bad_corpus(tmp_path / "corpus")
+
+
+def make_bad_corpus(root: Path) -> Path:
+    """A folder that mixes good files with every kind of bad one the issue names."""
+    write(root / "pain" / "good_44k.wav", tone(440, 2.3, 44100), 44100)
+    write(root / "pain" / "good_stereo_22k.wav", tone(500, 1.6, 22050, channels=2), 22050)
+    write(root / "hunger" / "good.flac", tone(600, 1.2, 16000), 16000)
+    write(root / "hunger" / "good_copy.flac", tone(600, 1.2, 16000), 16000)  # same bytes as good.flac
+    good = (root / "pain" / "good_44k.wav").read_bytes()
+    (root / "pain" / "corrupt.wav").write_bytes(good[:30])  # header cut mid-way
+    (root / "pain" / "zero.wav").write_bytes(b"")
+    (root / "pain" / "notes.wav").write_text("this is not audio\n" * 20)
+    write(root / "hunger" / "silent.wav", np.zeros(16000, np.float32), 16000)
+    write(root / "hunger" / "short.wav", tone(440, 0.1, 16000), 16000)
+    nan = tone(440, 1.0, 16000)
+    nan[100:200] = np.nan
+    write(root / "hunger" / "nan.wav", nan, 16000, subtype="FLOAT")
+    write(root / "hunger" / "clipped.wav", np.clip(tone(440, 1.0, 16000, amplitude=3.0), -1, 1), 16000)
+    (root / "README.txt").write_text("corpus notes")
+    return root

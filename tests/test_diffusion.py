@@ -1,0 +1,148 @@
+"""Noise schedule, fast-sampler alignment and the three samplers.
+
+    pytest tests/test_diffusion.py
+"""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from cry_diffusion import diffusion
+from cry_diffusion.diffusion import DiffusionParams, add_noise, alignment, choose_sampler, sample
+from cry_diffusion.model import DiffWave, ModelParams
+
+P = DiffusionParams()
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # these models are tiny: a second thread only adds synchronisation, which costs a lot on a busy CPU
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def tiny_model(num_classes=0):
+    torch.manual_seed(0)
+    model = DiffWave(ModelParams(residual_layers=4, residual_channels=8, dilation_cycle=4, num_classes=num_classes))
+    nn.init.normal_(model.output_projection.weight, std=0.3)  # a non-trivial (untrained) eps
+    return model.eval()
+
+
+def realish_audio(n=64, length=4000):
+    # tones with a decaying envelope, peak ~0.5: roughly what normalised cry segments look like
+    g = torch.Generator().manual_seed(0)
+    t = torch.arange(length) / 16000
+    f0 = 300 + 400 * torch.rand(n, 1, generator=g)
+    return 0.5 * torch.sin(2 * math.pi * f0 * t) * torch.exp(-3 * t) + 0.02 * torch.randn(n, length, generator=g)
+
+
+def test_forward_process_ends_near_standard_normal():
+    x0 = realish_audio()
+    g = torch.Generator().manual_seed(1)
+    xT = add_noise(x0, torch.full((len(x0),), P.steps - 1), torch.randn(x0.shape, generator=g), P)
+    abar = float(torch.cumprod(1 - diffusion.betas(P), 0)[-1])
+    # DiffWave's unconditional schedule (T=200, beta 1e-4..0.02) keeps sqrt(abar_T) ~ 0.36 of the signal
+    assert 0.1 < abar < 0.15
+    assert abs(xT.mean()) < 0.02
+    assert abs(xT.std() - 1) < 0.1
+    expected_var = abar * x0.var() + (1 - abar)
+    assert abs(xT.var() - expected_var) < 0.02
+    x_early = add_noise(x0, torch.zeros(len(x0), dtype=torch.long), torch.randn(x0.shape, generator=g), P)
+    assert abs((x_early - x0).std() - 0.01) < 0.001  # step 0 adds noise of std sqrt(beta_start)
+
+
+def test_alignment_is_increasing_within_training_steps():
+    for params in [P, DiffusionParams(steps=50, beta_end=0.05)]:
+        t = alignment(params)
+        assert len(t) == len(params.fast_betas)
+        assert torch.all(t[1:] > t[:-1])
+        assert t[0] >= 0 and t[-1] <= params.steps - 1
+        # each aligned step reproduces the fast schedule's sqrt(abar) by linear interpolation
+        root = torch.cumprod(1 - diffusion.betas(params), 0).sqrt()
+        fast = torch.cumprod(1 - torch.tensor(params.fast_betas, dtype=torch.float64), 0).sqrt()
+        lo = t.floor().long().clamp(max=params.steps - 2)
+        interp = root[lo] + (t - lo) * (root[lo + 1] - root[lo])
+        torch.testing.assert_close(interp, fast, atol=1e-9, rtol=0)
+    # a fast schedule noisier than training clamps to the last training step
+    assert alignment(DiffusionParams(steps=10, fast_betas=(0.001, 0.9, 0.9)))[-1] == 9
+
+
+def test_choose_sampler():
+    assert choose_sampler(200, P) == "ancestral"
+    assert choose_sampler(6, P) == "fast"
+    assert choose_sampler(50, P) == "ddim"
+    assert choose_sampler(1, P) == "ddim"
+
+
+@pytest.mark.parametrize("steps", [200, 6, 20])
+def test_samplers_finite_bounded_deterministic(steps):
+    model = tiny_model()
+    runs = [sample(model, P, 3, 500, steps=steps, generator=torch.Generator().manual_seed(7), batch_size=2)
+            for _ in range(2)]
+    assert runs[0].shape == (3, 500)
+    assert torch.isfinite(runs[0]).all() and runs[0].abs().max() <= 1
+    assert torch.equal(runs[0], runs[1])
+    other = sample(model, P, 3, 500, steps=steps, generator=torch.Generator().manual_seed(8))
+    assert not torch.equal(runs[0], other)
+
+
+def test_guided_conditional_sampling_runs():
+    model = tiny_model(num_classes=2)
+    out = sample(model, P, 4, 300, steps=6, labels=[0, 1, 0, 1], guidance_scale=3.0,
+                 generator=torch.Generator().manual_seed(0))
+    assert out.shape == (4, 300) and torch.isfinite(out).all()
+
+
+def test_guidance_combines_conditional_and_null_predictions():
+    class LabelEcho(nn.Module):  # eps = label everywhere, so the mixing is visible
+        null_label = 5
+
+        def forward(self, x, t, label):
+            return label.float()[:, None].expand_as(x)
+
+    x = torch.zeros(2, 3)
+    eps = diffusion._eps(LabelEcho(), x, 10, torch.tensor([1, 2]), guidance_scale=3.0)
+    torch.testing.assert_close(eps[:, 0], torch.tensor([5 + 3 * (1 - 5), 5 + 3 * (2 - 5)], dtype=torch.float))
+
+
+class Oracle(nn.Module):
+    """Knows the clean signal x0, so returns the exact noise in x_t."""
+
+    def __init__(self, x0, params):
+        super().__init__()
+        self.x0, self.abar = x0, torch.cumprod(1 - diffusion.betas(params), 0).float()
+
+    def forward(self, x, t, label=None):
+        a = self.abar[t.long()][:, None]
+        return (x - a.sqrt() * self.x0) / (1 - a).sqrt()
+
+
+@pytest.mark.parametrize("steps", [1, 10, 50])
+def test_ddim_with_oracle_recovers_x0(steps):
+    x0 = realish_audio(n=2, length=800)
+    out = sample(Oracle(x0, P), P, 2, 800, sampler="ddim", steps=steps, device="cpu",
+                 generator=torch.Generator().manual_seed(3))
+    torch.testing.assert_close(out, x0, atol=1e-4, rtol=0)
+
+
+def test_bad_sampler_arguments():
+    model = tiny_model()
+    with pytest.raises(ValueError):
+        sample(model, P, 1, 100, sampler="euler", steps=10)
+    with pytest.raises(ValueError):
+        sample(model, P, 1, 100, sampler="ddim", steps=500)
+
+
+def test_loss_is_mse_near_one_for_untrained_model():
+    model = DiffWave(ModelParams(residual_layers=2, residual_channels=8))  # zero output: eps_hat = 0
+    value = diffusion.loss(model, realish_audio(8, 2000), params=P, generator=torch.Generator().manual_seed(0))
+    assert abs(value.item() - 1) < 0.02
+
+
+def test_params_round_trip():
+    p = DiffusionParams(steps=50, beta_end=0.05, fast_betas=(0.001, 0.5))
+    assert DiffusionParams.from_dict(p.to_dict()) == p

@@ -1,0 +1,147 @@
+"""DiffWave network: shapes, non-causal receptive field, and equality with a plain reference.
+
+    pytest tests/test_model.py
+"""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cry_diffusion.model import DiffWave, ModelParams
+
+SMALL = ModelParams(residual_layers=6, residual_channels=16, dilation_cycle=3)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # these models are tiny: a second thread only adds synchronisation, which costs a lot on a busy CPU
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def randomised(model: DiffWave) -> DiffWave:
+    # the real output layer starts at zero, which would make every comparison trivially pass
+    torch.manual_seed(1)
+    nn.init.normal_(model.output_projection.weight, std=0.5)
+    nn.init.normal_(model.output_projection.bias, std=0.1)
+    return model.eval()
+
+
+class ReferenceDiffWave(nn.Module):
+    """DiffWave written the obvious way: one Linear per layer, separate residual/skip convs, stacked skips."""
+
+    def __init__(self, p: ModelParams):
+        super().__init__()
+        C, N = p.residual_channels, p.residual_layers
+        self.p = p
+        self.inp = nn.Conv1d(1, C, 1)
+        self.mlp1, self.mlp2 = nn.Linear(p.step_embedding_dim, 512), nn.Linear(512, 512)
+        self.label = nn.Embedding(p.num_classes + 1, 512) if p.num_classes else None
+        self.proj = nn.ModuleList(nn.Linear(512, C) for _ in range(N))
+        self.dil = nn.ModuleList(
+            nn.Conv1d(C, 2 * C, 3, padding=2 ** (i % p.dilation_cycle), dilation=2 ** (i % p.dilation_cycle))
+            for i in range(N))
+        self.res = nn.ModuleList(nn.Conv1d(C, C, 1) for _ in range(N))
+        self.skip = nn.ModuleList(nn.Conv1d(C, C, 1) for _ in range(N))
+        self.skip_out, self.out = nn.Conv1d(C, C, 1), nn.Conv1d(C, 1, 1)
+
+    def copy_from(self, m: DiffWave):
+        C = self.p.residual_channels
+        with torch.no_grad():
+            self.inp.load_state_dict(m.input_projection.state_dict())
+            self.mlp1.load_state_dict(m.step_mlp[0].state_dict())
+            self.mlp2.load_state_dict(m.step_mlp[2].state_dict())
+            if self.label is not None:
+                self.label.load_state_dict(m.label_embedding.state_dict())
+            for i, layer in enumerate(m.layers):
+                self.proj[i].weight.copy_(m.step_projection.weight[i * C:(i + 1) * C])
+                self.proj[i].bias.copy_(m.step_projection.bias[i * C:(i + 1) * C])
+                self.dil[i].load_state_dict(layer.dilated_conv.state_dict())
+                w, b = layer.output_projection.weight, layer.output_projection.bias
+                self.res[i].weight.copy_(w[:C]), self.res[i].bias.copy_(b[:C])
+                self.skip[i].weight.copy_(w[C:]), self.skip[i].bias.copy_(b[C:])
+            self.skip_out.load_state_dict(m.skip_projection.state_dict())
+            self.out.load_state_dict(m.output_projection.state_dict())
+        return self
+
+    def forward(self, audio, step, label=None):
+        half = self.p.step_embedding_dim // 2
+        freqs = torch.tensor([10.0 ** (j * 4.0 / (half - 1)) for j in range(half)], dtype=torch.float64)
+        angles = step.double()[:, None] * freqs[None]
+        e = F.silu(self.mlp2(F.silu(self.mlp1(torch.cat([angles.sin(), angles.cos()], 1).float()))))
+        if self.label is not None:
+            e = e + self.label(label)
+        x = F.relu(self.inp(audio[:, None]))
+        skips = []
+        for i in range(self.p.residual_layers):
+            y = self.dil[i](x + self.proj[i](e)[:, :, None])
+            C = self.p.residual_channels
+            y = torch.sigmoid(y[:, :C]) * torch.tanh(y[:, C:])
+            x = (x + self.res[i](y)) / math.sqrt(2)
+            skips.append(self.skip[i](y))
+        x = torch.stack(skips).sum(0) / math.sqrt(self.p.residual_layers)
+        return self.out(F.relu(self.skip_out(x)))[:, 0]
+
+
+def test_output_shape_and_zero_init():
+    model = DiffWave(SMALL)
+    eps = model(torch.randn(3, 1000), torch.tensor([0, 5, 199]))
+    assert eps.shape == (3, 1000)
+    assert torch.all(eps == 0)  # zero-initialised output layer
+    assert model(torch.randn(2, 777), torch.tensor([1.5, 3.25])).shape == (2, 777)
+
+
+def test_non_causal_receptive_field():
+    model = randomised(DiffWave(SMALL))
+    half = model.receptive_field // 2  # dilations 1,2,4,1,2,4: 14 samples each side
+    assert half == 14
+    x, t = torch.randn(1, 400), torch.tensor([10])
+    x2 = x.clone()
+    x2[0, 200] += 1.0
+    with torch.no_grad():
+        diff = (model(x2, t) - model(x, t)).abs()[0]
+    assert diff[200 - half] > 0  # an earlier output sees this later sample: non-causal
+    assert diff[200 + half] > 0
+    assert torch.all(diff[:200 - half] == 0) and torch.all(diff[200 + half + 1:] == 0)
+
+
+@pytest.mark.parametrize("num_classes", [0, 3])
+def test_matches_plain_reference(num_classes):
+    p = ModelParams(residual_layers=7, residual_channels=12, dilation_cycle=4, num_classes=num_classes)
+    model = randomised(DiffWave(p))
+    ref = ReferenceDiffWave(p).copy_from(model).eval()
+    x, t = torch.randn(4, 600), torch.tensor([0, 17, 98, 199])
+    label = torch.tensor([0, 1, 2, 3]) if num_classes else None
+    with torch.no_grad():
+        torch.testing.assert_close(model(x, t, label), ref(x, t, label), atol=1e-5, rtol=1e-5)
+        # integer-valued float steps (fast sampler) give the very same embedding
+        torch.testing.assert_close(model(x, t.float(), label), ref(x, t, label), atol=1e-5, rtol=1e-5)
+
+
+def test_fractional_step_interpolates_between_neighbours():
+    model = DiffWave(SMALL)
+    e = model.step_embedding(torch.tensor([3.25]))
+    lo, hi = model.step_embedding(torch.tensor([3])), model.step_embedding(torch.tensor([4]))
+    torch.testing.assert_close(e, 0.75 * lo + 0.25 * hi)
+
+
+def test_conditional_none_label_is_null_label():
+    model = randomised(DiffWave(ModelParams(residual_layers=4, residual_channels=8, num_classes=2)))
+    x, t = torch.randn(2, 300), torch.tensor([3, 50])
+    with torch.no_grad():
+        unconditional = model(x, t, None)
+        torch.testing.assert_close(unconditional, model(x, t, torch.full((2,), model.null_label)))
+        assert not torch.allclose(unconditional, model(x, t, torch.tensor([0, 1])))
+    with pytest.raises(ValueError):
+        DiffWave(SMALL)(x, t, torch.tensor([0, 1]))  # unconditional models refuse labels
+
+
+def test_params_round_trip():
+    p = ModelParams(residual_layers=3, num_classes=2)
+    assert ModelParams.from_dict(p.to_dict()) == p
+    assert ModelParams.from_dict({**p.to_dict(), "unknown": 1}) == p

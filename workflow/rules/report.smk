@@ -1,0 +1,18 @@
+rule report:
+    """results/report.html: one self-contained page with every dataset's evidence."""
+    input:
+        unpack(report_inputs),
+    output:
+        "results/report.html",
+    params:
+        datasets=DATASETS,
+        report=config["report"],
+        code=code_hash("report", "ingest", "segment", "templates/report.html.j2"),
+    log:
+        "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/report.py"
