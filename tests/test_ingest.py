@@ -53,7 +53,8 @@ def test_category_from_filename(tmp_path):
     write(tmp_path / "a" / "0b2-m-04-hu.wav", tone(400, 1, 16000), 16000)
     write(tmp_path / "b" / "0b3-f-02-bp.wav", tone(300, 1, 16000), 16000)
     write(tmp_path / "unlabelled.wav", tone(500, 1, 16000), 16000)
-    m = ingest.build_manifest(tmp_path, category_from="filename", pattern=r"-(?P<category>[a-z]{2})\.\w+$")
+    source = ingest.Source(str(tmp_path), category_from="filename", category_pattern=r"-(?P<category>[a-z]{2})\.\w+$")
+    m = ingest.build_manifest(source)
     assert dict(zip(m.relpath, m.category)) == {"a/0b2-m-04-hu.wav": "hu", "b/0b3-f-02-bp.wav": "bp", "unlabelled.wav": ""}
 
 

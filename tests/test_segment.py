@@ -74,3 +74,34 @@ def test_rejected_files_do_not_reach_segments(bad_corpus, tmp_path):
     table, summary = segment.segment_manifest(manifest, segment.SegmentParams(), tmp_path / "s.npy")
     assert set(table["path"]) == set(manifest.loc[manifest.status == "ok", "path"])
     assert summary["files_rejected"] == 8 and summary["files_skipped"] == 1
+
+
+def test_cutting_a_stream_is_blind_to_block_boundaries():
+    """Spans cut from odd-sized blocks give exactly the slices of the whole signal, remainders and all."""
+    import io
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(10 * SAMPLE_RATE).astype(np.float32)
+    edges = [(100, 40_100), (40_100, 41_000), (50_000, 90_000), (150_000, 170_000), (175_000, 180_000)]
+    spans = [segment.Span(s, e, "c", s / SAMPLE_RATE, e / SAMPLE_RATE) for s, e in edges]
+    params = segment.SegmentParams(seconds=0.5, remainder="pad", pad_min_fraction=0.25)
+    cuts = np.cumsum(rng.integers(1, 30_000, 20))
+    sink = io.BytesIO()
+    done = segment.cut_stream(np.split(x, cuts[cuts < len(x)]), spans, params, sink)
+    rows = np.frombuffer(sink.getvalue(), np.float32).reshape(-1, params.samples)
+    assert len(rows) == len(done.segments)
+    for row, (i, first, padded) in zip(rows, done.segments):
+        n = params.samples - padded
+        assert np.array_equal(row[:n], x[first : first + n]) and not row[n:].any()
+        assert spans[i].start <= first and first + n <= spans[i].end
+    # 40 000 samples = 5 segments; 900 < 2000 dropped; 5 again; the signal ends at 160 000: 1 + 1 padded, 10 000 missing.
+    assert [sum(k == i for k, _, _ in done.segments) for i in range(5)] == [5, 0, 5, 2, 0]
+    assert done.dropped == [0, 900, 0, 0, 0] and done.missing == [0, 0, 0, 10_000, 5_000]
+
+
+def test_workers_write_the_same_packed_array(tmp_path):
+    manifest = ingest.build_manifest(make_corpus(tmp_path / "c", n_per_cat=3))
+    one, _ = segment.segment_manifest(manifest, segment.SegmentParams(), tmp_path / "one.npy", workers=1)
+    two, _ = segment.segment_manifest(manifest, segment.SegmentParams(), tmp_path / "two.npy", workers=2)
+    assert one.equals(two) and np.array_equal(np.load(tmp_path / "one.npy"), np.load(tmp_path / "two.npy"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c", "one.npy", "two.npy"]  # no part files left behind

@@ -1,12 +1,15 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO, make_bad_corpus
+from conftest import REPO, make_bad_corpus, tone, write
+from corpora import PHONE_PATTERN, debarbaro_long, phone_app
 
 import browser
 
@@ -122,9 +125,18 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         ({"root": ".", "segment_seconds": 0}, "segment_seconds"),
         ({"root": ".", "category": {"from": "filename", "pattern": "-(..)\\.wav"}}, "datasets.d.category.pattern"),
         ({"root": ".", "category": {"from": "filename"}}, "datasets.d.category.pattern"),
+        ({"root": ".", "recording": {"from": "filename", "pattern": "^(P..)_"}}, "datasets.d.recording.pattern"),
+        ({"root": ".", "category": {"from": "label"}}, "datasets.d.category.from"),
+        ({"root": ".", "kind": "manifest"}, "datasets.d.manifest"),
+        ({"root": ".", "kind": "manifest", "manifest": "no_path_column.csv"}, "datasets.d.manifest"),
+        ({"root": ".", "kind": "annotated", "columns": {"start": 0, "end": "end"}}, "datasets.d.columns"),
+        ({"root": ".", "kind": "annotated", "annotations": "{stam}.csv"}, "datasets.d.annotations"),
+        ({"root": ".", "kind": "annotated", "cry_labels": []}, "cry_labels"),
+        ({"root": ".", "kind": "annotated", "time_unit": "h"}, "time_unit"),
     ],
 )
 def test_bad_config_fails_at_start_naming_the_key(tmp_path, dataset, key):
+    (tmp_path / "no_path_column.csv").write_text("file,category\na.wav,hu\n")
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"d": dataset}}))
     proc = snakemake(tmp_path, "-n", "results/report.html", check=False)
     assert proc.returncode != 0
@@ -135,3 +147,93 @@ def test_bad_config_fails_at_start_naming_the_key(tmp_path, dataset, key):
 def test_lint_is_clean():
     proc = subprocess.run([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# Real-corpus layouts, each mixed with bad files: deBarbaro-style annotated recordings,
+# a hand-written listing with unicode and spaces in its names, a phone-app corpus.
+REAL = {
+    "datasets": {
+        "debarbaro": {"kind": "annotated", "root": "debarbaro", "segment_seconds": 5, "cry_labels": ["cry"], "heldout_fraction": 0.5},
+        "listed": {"kind": "manifest", "root": "listed corpus", "manifest": "ma liste.csv", "category": {"from": "none"}},
+        "phone": {"root": "phone app", "category": {"from": "filename", "pattern": PHONE_PATTERN}},
+    },
+}
+DATA_OUTPUTS = ("segments.csv", "figures/mels.png", "figures/categories.png", "figures/durations.png")
+DATA_TARGETS = [f"results/{d}/{f}" for d in REAL["datasets"] for f in DATA_OUTPUTS]
+
+
+@pytest.fixture(scope="module")
+def real(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("real")
+    root, _ = debarbaro_long(workdir / "debarbaro")
+    (root / "P03.wav").write_bytes(b"")  # a failed recording, with its table
+    (root / "P03.csv").write_text("start,end,label\n0,5,cry\n")
+    write(root / "P04.wav", tone(400, 8.0, 16000), 16000)
+    (root / "P04.csv").write_text("onset,offset\n1,2\n")  # wrong column names
+    listed = make_bad_corpus(workdir / "listed corpus" / "bad")
+    write(listed.parent / "été" / "pleurs 1.wav", tone(450, 4.0, 44100), 44100)
+    (listed.parent / "ma liste.csv").write_text(
+        "path,category,start,end\n"
+        "été/pleurs 1.wav,hunger,0.5,3.5\n"
+        "bad/pain/good_44k.wav,pain,,\n"
+        "bad/pain/zero.wav,pain,,\n"
+        "bad/nope.wav,,,\n",
+        encoding="utf-8",
+    )
+    phone_app(workdir / "phone app")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(REAL))
+    assert planned_rules(workdir, "results/phone/segments.csv") == {"ingest", "segment"}  # one dataset's data stages only
+    snakemake(workdir, "--cores", "2", *DATA_TARGETS)
+    return workdir
+
+
+def test_real_layouts_run_through_to_segments(real):
+    from cry_diffusion import ingest, report, segment
+
+    results = real / "results"
+    for name in REAL["datasets"]:
+        manifest = ingest.read_manifest(results / name / "manifest.csv")
+        table = segment.read_table(results / name / "segments.csv")
+        summary = json.loads((results / name / "segments.json").read_text())
+        assert abs(summary["unexplained_seconds"]) <= summary["reconcile_tolerance_seconds"], name
+        assert (table.groupby("recording")["split"].nunique() == 1).all(), name
+        packed = np.load(results / name / "segments.npy", mmap_mode="r")
+        figures = {k: results / name / "figures" / f"{k}.png" for k in ("durations", "categories", "mels")}
+        section = report.data_section(name, manifest, table, summary, packed, figures, examples=2)
+        assert section["summary"]["files_found"] == (manifest["row"] == "file").sum()
+        assert section["summary"]["regions_found"] == (manifest["row"] == "region").sum()
+        assert section["reconciles"] and section["regions"] == (name != "phone"), name
+
+    deb = ingest.read_manifest(results / "debarbaro" / "manifest.csv").set_index("relpath")
+    assert deb.loc["P03.csv:2", "reason"] == "recording rejected: empty: zero-byte file"
+    assert deb.loc["P04.wav", "status"] == "skipped" and deb.loc["P04.csv", "status"] == "rejected"
+    assert segment.read_table(results / "debarbaro" / "segments.csv")["start_s"].tolist() == [1.0, 6.0, 20.25] * 2
+
+    listed = ingest.read_manifest(results / "listed" / "manifest.csv").set_index("relpath")
+    assert listed.loc["ma liste.csv:3", "status"] == "ok" and listed.loc["ma liste.csv:4", "reason"].startswith("recording rejected")
+    assert listed.loc["ma liste.csv:5", "reason"].startswith("missing")
+    starts = segment.read_table(results / "listed" / "segments.csv").groupby("category")["start_s"].apply(list).to_dict()
+    assert starts == {"hunger": [0.5, 1.5, 2.5], "pain": [0.0, 1.0]}  # 2.3 s: its last 0.3 s dropped
+
+    phone = segment.read_table(results / "phone" / "segments.csv")
+    assert set(phone["category"]) == {"hu", "bp", "ti"}
+
+
+def test_real_layouts_rerun_only_what_a_change_touches(real):
+    def change(edit):
+        config = yaml.safe_load((real / "config.yaml").read_text())
+        edit(config["datasets"])
+        (real / "config.yaml").write_text(yaml.safe_dump(config))
+
+    targets = ("results/debarbaro/segments.csv", "results/listed/segments.csv")
+    try:
+        assert planned_rules(real, targets[0]) == set()
+        change(lambda d: d["debarbaro"].update(segment_seconds=2))
+        assert planned_rules(real, targets[0]) == {"segment"}
+        change(lambda d: d["debarbaro"].update(cry_labels=["cry", "notcry"]))
+        assert planned_rules(real, targets[0]) == {"ingest", "segment"}
+    finally:
+        (real / "config.yaml").write_text(yaml.safe_dump(REAL))
+    listing = real / "listed corpus" / "ma liste.csv"
+    listing.write_text(listing.read_text() + "bad/hunger/good.flac,hunger,,\n", encoding="utf-8")
+    assert planned_rules(real, targets[1]) == {"ingest", "segment"}

@@ -53,11 +53,27 @@ def _pyav_info(path: Path) -> AudioInfo:
                 raise DecodeError(f"container {container.format.name!r} holds no audio stream")
             stream = container.streams.audio[0]
             ctx = stream.codec_context
+            if ctx is None:  # FFmpeg parsed the container but has no decoder for the codec inside
+                raise DecodeError(f"container {container.format.name!r} holds audio in a codec FFmpeg can't decode")
             return AudioInfo("pyav", container.format.name, ctx.name, int(ctx.sample_rate or 0), int(ctx.channels or 0))
     except DecodeError:
         raise
     except Exception as exc:  # PyAV raises a zoo of FFmpeg error classes
         raise DecodeError(f"FFmpeg can't open it either: {exc}") from exc
+
+
+# Leading bytes of the containers people record in, to name what a file claims to be when nothing can open it.
+_MAGIC = {b"RIFF": "WAV (RIFF)", b"RF64": "WAV (RF64)", b"fLaC": "FLAC", b"OggS": "Ogg", b"caff": "CAF", b"FORM": "AIFF",
+          b"#!AMR": "AMR", b"ID3": "MP3", b"\x1aE\xdf\xa3": "Matroska/WebM"}  # fmt: skip
+
+
+def sniff(path: str | Path) -> str:
+    """What the first bytes of `path` say it is: 'CAF', "MP4/3GP (brand '3gp4')", ... or 'unknown format'."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[4:8] == b"ftyp":
+        return f"MP4/3GP (brand {head[8:12].decode('latin-1').strip()!r})"
+    return next((name for magic, name in _MAGIC.items() if head.startswith(magic)), "unknown format")
 
 
 def probe(path: str | Path) -> AudioInfo:
@@ -69,7 +85,7 @@ def probe(path: str | Path) -> AudioInfo:
         try:
             info = _pyav_info(path)
         except DecodeError as av_exc:
-            raise DecodeError(f"soundfile: {sf_exc}; PyAV: {av_exc}") from None
+            raise DecodeError(f"{sniff(path)}, which neither decoder opens: soundfile: {sf_exc}; PyAV: {av_exc}") from None
     if info.sample_rate <= 0:
         raise DecodeError(f"header gives sample rate {info.sample_rate} ({info.container}/{info.codec})")
     if info.channels <= 0:

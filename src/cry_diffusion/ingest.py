@@ -1,12 +1,21 @@
-"""Ingest: one manifest row for every file under a dataset's root, with its status and reason.
+"""Ingest: one manifest row for every file of a dataset, and for every annotated region, with status and reason.
 
 Nothing is silently lost: a file that can't be decoded, is empty, silent, too
 short, full of NaNs, clipped or a byte-for-byte duplicate is listed as
 `rejected` with the reason; a file that isn't audio by its extension is
-`skipped`; everything else is `ok`.
+`skipped`; everything else is `ok`. Three kinds of dataset (`Source.kind`):
 
-    from cry_diffusion.ingest import IngestParams, build_manifest
-    manifest = build_manifest("corpus/", IngestParams(), category_from="folder")
+- folder: every audio file under the root is one piece of training audio;
+  its category is its top folder (Baby Chillanto) or a part of its file name
+  (phone-app corpora: `...-m-04-hu.3gp`).
+- annotated: long recordings, each with a table of (start, end, label) rows;
+  only the regions with a cry label are cut later. Each table is a `table`
+  row and each of its rows a `region` row of the manifest.
+- manifest: a CSV the user wrote listing (path, category, start, end); each
+  listed file is a `file` row and each line a `region` row.
+
+    from cry_diffusion.ingest import IngestParams, Source, build_manifest
+    manifest = build_manifest(Source("corpus/", category_from="folder"), IngestParams())
     manifest.to_csv("manifest.csv", index=False)
 """
 
@@ -16,13 +25,14 @@ import hashlib
 import os
 import re
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import SAMPLE_RATE, audio
+from .annotations import TableError, TableFormat, judge, read_table, seconds
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4",
@@ -32,7 +42,11 @@ AUDIO_EXTENSIONS = {
 COLUMNS = [
     "path", "relpath", "sha256", "status", "reason", "category", "backend", "container", "codec",
     "sample_rate", "channels", "frames", "duration_s", "peak_dbfs", "band_limited",
+    # row: "file" (one per file found or listed), "table" (an annotation table or listing), "region" (one of its rows).
+    # A region row's relpath is "table:line", its path and sha256 are its recording's, duration_s its own length.
+    "row", "start_s", "end_s", "label", "recording",
 ]  # fmt: skip
+TEXT_COLUMNS = ["path", "relpath", "sha256", "status", "reason", "category", "backend", "container", "codec", "row", "label", "recording"]
 
 
 @dataclass
@@ -43,8 +57,41 @@ class IngestParams:
     exclude_band_limited: bool = False  # reject sources recorded below 16 kHz instead of flagging them
 
 
+@dataclass
+class Source:
+    """Where a dataset's files are and how to read them: a config `datasets.NAME` entry, less the segmenting keys."""
+
+    root: str  # the corpus folder; every other path here is relative to it
+    kind: str = "folder"  # "folder", "annotated" or "manifest" (see the module's doc)
+    category_from: str = "folder"  # "folder" (top folder under root), "filename" (pattern), "label" (annotated), "none"
+    category_pattern: str | None = None  # with "filename": a regex with a (?P<category>...) group, searched in the name
+    recording_from: str = "file"  # one source recording, never split across train/held-out: "file", "folder", "filename"
+    recording_pattern: str | None = None  # with "filename": a regex with a (?P<recording>...) group (pre-cut clips)
+    cry_labels: list | None = None  # labels to cut (annotated: the label column; others: the category); None: all
+    annotations: str = "{dir}/{stem}.csv"  # annotated: each recording's table; {dir} its folder, {stem}, {name}
+    manifest: str = "manifest.csv"  # manifest: the CSV listing the audio; its paths are relative to root too
+    table: TableFormat = field(default_factory=TableFormat)  # columns, time unit and separator of those tables
+    end_tolerance_s: float = 0.1  # a region may end this far past its recording (tools round): it is cut at the end
+
+
+def source_from(entry: dict) -> Source:
+    """A Source from a config `datasets.NAME` entry (keys as in the schema; absent ones take the defaults)."""
+    category, recording = entry.get("category", {}), entry.get("recording", {})
+    table = TableFormat(**{k: entry[k] for k in ("columns", "time_unit", "sep") if k in entry})
+    plain = {k: entry[k] for k in ("kind", "cry_labels", "annotations", "manifest", "end_tolerance_s") if k in entry}
+    return Source(
+        root=entry["root"],
+        category_from=category.get("from", "folder"),
+        category_pattern=category.get("pattern"),
+        recording_from=recording.get("from", "file"),
+        recording_pattern=recording.get("pattern"),
+        table=table,
+        **plain,
+    )
+
+
 def list_files(root: str | Path) -> list[Path]:
-    """Every regular file under `root`, sorted; directory symlinks aren't followed, so loops can't trap us."""
+    """Every file under `root`, sorted, and links to folders (listed, not followed, so loops can't trap us)."""
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"dataset root {str(root)!r} is not a folder")
@@ -52,18 +99,38 @@ def list_files(root: str | Path) -> list[Path]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         found.extend(Path(folder) / name for name in files)
+        found.extend(Path(folder) / name for name in dirs if os.path.islink(os.path.join(folder, name)))
     return sorted(found)
 
 
+def relpath(path: Path, root: Path) -> str:
+    """`path` relative to the root, or as given when a listing points outside it."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
 def category_of(path: Path, root: Path, category_from: str, pattern: str | None) -> str:
-    """The label a file carries: its folder's name, a named group of its file name, or none ('')."""
+    """The label a file carries: its top folder's name, a named group of its file name, or none ('')."""
     if category_from == "folder":
-        parent = path.parent.relative_to(root)
-        return parent.parts[0] if parent.parts else ""
+        parent = Path(relpath(path, root)).parent
+        return parent.parts[0] if parent.parts and not parent.is_absolute() else ""
     if category_from == "filename":
         match = re.search(pattern, path.name)
         return match.group("category") if match else ""
     return ""
+
+
+def recording_of(path: Path, root: Path, source: Source) -> str:
+    """The source recording a file belongs to; a file is its own unless the pattern or folder says otherwise."""
+    if source.recording_from == "folder":
+        return str(Path(relpath(path, root)).parent)
+    if source.recording_from == "filename":
+        match = re.search(source.recording_pattern, path.name)
+        if match:
+            return match.group("recording")
+    return relpath(path, root)
 
 
 def sha256(path: Path) -> str:
@@ -76,7 +143,11 @@ def sha256(path: Path) -> str:
 
 def inspect(path: Path, params: IngestParams) -> dict:
     """Decode `path` once, streaming, and judge it. Never raises for bad audio: the verdict says why."""
-    row: dict = {"sha256": sha256(path), "status": "rejected", "band_limited": False}
+    row: dict = {"status": "rejected", "band_limited": False}
+    try:
+        row["sha256"] = sha256(path)
+    except OSError as exc:  # a dangling or looping link, a folder where a file was listed, no permission
+        return row | {"reason": f"unreadable: {exc.strerror or exc}"}
     if row["sha256"] == hashlib.sha256(b"").hexdigest():
         return row | {"reason": "empty: zero-byte file", "frames": 0, "duration_s": 0.0}
     try:
@@ -110,7 +181,9 @@ def inspect(path: Path, params: IngestParams) -> dict:
     elif row["band_limited"] and params.exclude_band_limited:
         reason = f"band-limited: recorded at {info.sample_rate} Hz < {SAMPLE_RATE} Hz (exclude_band_limited is on)"
     else:
-        return row | {"status": "ok", "reason": "band-limited source, kept" if row["band_limited"] else ""}
+        notes = ["band-limited source, kept" if row["band_limited"] else "",
+                 f"down-mixed from {info.channels} channels" if info.channels > 1 else ""]  # fmt: skip
+        return row | {"status": "ok", "reason": "; ".join(filter(None, notes))}
     return row | {"reason": reason}
 
 
@@ -119,41 +192,163 @@ def _inspect_job(args):
     return inspect(path, params)
 
 
-def build_manifest(
-    root: str | Path,
-    params: IngestParams = IngestParams(),
-    category_from: str = "folder",
-    pattern: str | None = None,
-    workers: int = 1,
-) -> pd.DataFrame:
-    """One row per file under `root` (see COLUMNS), in sorted path order."""
-    root = Path(root)
-    files = list_files(root)
-    audio_files = [p for p in files if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")]
-    jobs = [(p, params) for p in audio_files]
+def _inspect_all(paths: list[Path], params: IngestParams, workers: int) -> dict[Path, dict]:
+    jobs = [(p, params) for p in paths]
     if workers > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(workers) as pool:
-            verdicts = dict(zip(audio_files, pool.map(_inspect_job, jobs, chunksize=8)))
-    else:
-        verdicts = {p: inspect(p, params) for p in audio_files}
+            return dict(zip(paths, pool.map(_inspect_job, jobs, chunksize=8)))
+    return {p: inspect(p, params) for p in paths}
 
-    rows, first_of_hash = [], {}
+
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
+
+
+def build_manifest(source: Source | str | Path, params: IngestParams = IngestParams(), workers: int = 1) -> pd.DataFrame:
+    """One row per file found (or listed), per table and per table row (see COLUMNS); files in sorted path order."""
+    source = source if isinstance(source, Source) else Source(root=str(source))
+    root = Path(source.root)
+    if source.kind == "manifest":
+        listing = _listing(source)
+        files = sorted({Path(r["path"]) for r in listing.regions if r["path"] and os.path.lexists(r["path"])})
+    else:
+        files = list_files(root)
+    tables = {p: _table_path(p, root, source) for p in files if is_audio(p)} if source.kind == "annotated" else {}
+    table_of_audio = {t: p for p, t in tables.items()}
+
+    labelled = {p: category_of(p, root, source.category_from, source.category_pattern) for p in files}
+    not_cry = {p for p in files if source.kind == "folder" and source.cry_labels is not None and labelled[p] not in source.cry_labels}
+    verdicts = _inspect_all([p for p in files if is_audio(p) and not p.is_dir() and p not in not_cry], params, workers)
+
+    rows, by_path, first_of_hash = [], {}, {}
     for path in files:
-        row = {"path": str(path), "relpath": str(path.relative_to(root))}
-        if path not in verdicts:
+        row = {"path": str(path), "relpath": relpath(path, root), "row": "file"}
+        if path in table_of_audio:
+            continue  # an annotation table: its rows follow, with its recording's
+        if path.is_symlink() and path.is_dir():
+            rows.append(row | {"status": "skipped", "reason": "link to a folder: not followed (it could loop)"})
+            continue
+        if not is_audio(path):
             why = "hidden file" if path.name.startswith(".") else f"not an audio extension ({path.suffix or 'none'})"
             rows.append(row | {"status": "skipped", "reason": why})
             continue
-        row |= verdicts[path]
-        row["category"] = category_of(path, root, category_from, pattern)
+        row |= {"category": labelled[path], "recording": recording_of(path, root, source)}
+        if path in not_cry:
+            row |= {"status": "skipped", "reason": f"not a cry label: {labelled[path]!r} is not in cry_labels"}
+        else:
+            row |= verdicts.get(path) or {"status": "rejected", "reason": "unreadable: a folder, not a file"}
+        rows.append(row)
+        by_path[path] = row
+    # The first copy in path order is kept, a real file before a link to it.
+    for path in sorted(by_path, key=lambda p: (p.is_symlink(), p)):
+        row = by_path[path]
         if row["status"] == "ok":
             twin = first_of_hash.setdefault(row["sha256"], row["relpath"])
             if twin != row["relpath"]:
                 row |= {"status": "rejected", "reason": f"duplicate: same content as {twin}"}
-        rows.append(row)
+
+    if source.kind == "annotated":
+        for path, table in tables.items():
+            if path in by_path:  # not a link to a folder that happens to end in .wav
+                rows.extend(_annotated_rows(by_path[path], table, root, source))
+    elif source.kind == "manifest":
+        rows.append(listing.row)
+        rows.extend(_region_rows(listing.regions, by_path, source))
     manifest = pd.DataFrame(rows, columns=COLUMNS)
     manifest["band_limited"] = manifest["band_limited"].fillna(False).astype(bool)
     return manifest.astype({c: "Int64" for c in ("sample_rate", "channels", "frames")})
+
+
+def _table_path(audio_path: Path, root: Path, source: Source) -> Path:
+    rel = Path(relpath(audio_path, root))
+    return Path(os.path.normpath(root / source.annotations.format(dir=rel.parent, stem=rel.stem, name=rel.name)))
+
+
+def _table_row(path: Path, root: Path, status: str, reason: str) -> dict:
+    digest = sha256(path) if path.is_file() else ""
+    return {"path": str(path), "relpath": relpath(path, root), "sha256": digest, "status": status, "reason": reason, "row": "table"}
+
+
+def _annotated_rows(audio_row: dict, table: Path, root: Path, source: Source) -> list[dict]:
+    """The table row and its region rows for one recording; updates the recording's row when it has none."""
+    where = relpath(table, root)
+    needs_label = source.cry_labels is not None or source.category_from == "label"
+    try:
+        if not table.is_file():
+            raise FileNotFoundError
+        entries = read_table(table, source.table, ["start", "end"] + (["label"] if needs_label else []), ["label"])
+    except FileNotFoundError:
+        if audio_row["status"] == "ok":
+            audio_row |= {"status": "skipped", "reason": f"no annotation table: looked for {where}"}
+        return []
+    except TableError as exc:
+        if audio_row["status"] == "ok":
+            audio_row |= {"status": "skipped", "reason": f"annotation table {where} rejected: {exc}"}
+        return [_table_row(table, root, "rejected", str(exc))]
+    regions = [e | {"path": audio_row["path"], "where": f"{where}:{e['line']}"} for e in entries]
+    head = _table_row(table, root, "ok", f"annotates {audio_row['relpath']}: {len(entries)} rows")
+    return [head, *_region_rows(regions, {Path(audio_row["path"]): audio_row}, source)]
+
+
+@dataclass
+class _Listing:
+    row: dict  # the listing's own manifest row
+    regions: list[dict]  # its lines, with "path" resolved against the root
+
+
+def _listing(source: Source) -> _Listing:
+    """The user's listing CSV. A missing file or path column is a config error, raised (Snakemake checks first)."""
+    root = Path(source.root)
+    path = root / source.manifest
+    entries = read_table(path, source.table, ["path"], ["category", "start", "end"])
+    where = relpath(path, root)
+    for e in entries:
+        e |= {"path": os.path.normpath(root / e["path"]) if e["path"] else "", "where": f"{where}:{e['line']}"}
+    return _Listing(_table_row(path, root, "ok", f"lists {len(entries)} regions"), entries)
+
+
+def _region_rows(entries: list[dict], by_path: dict[Path, dict], source: Source) -> list[dict]:
+    """A manifest row for every table line, judged against the recording it points into.
+
+    Listing lines may leave start or end empty (the whole file, or to its end);
+    annotation rows must give both.
+    """
+    open_ended = source.kind == "manifest"
+    rows, to_judge = [], {}
+    for e in entries:
+        audio_row = by_path.get(Path(e["path"])) if e["path"] else None
+        category = e.get("category") or (audio_row or {}).get("category", "")
+        if source.category_from == "label":
+            category = e.get("label", "")
+        label = e.get("label", "") if source.kind == "annotated" else category
+        start_text, end_text = e.get("start", ""), e.get("end", "")
+        duration = (audio_row or {}).get("duration_s") or 0.0
+        start = 0.0 if open_ended and not start_text else seconds(start_text, source.table.time_unit)
+        end = duration if open_ended and not end_text else seconds(end_text, source.table.time_unit)
+        row = {
+            "path": e["path"], "relpath": e["where"], "category": category, "label": label, "row": "region",
+            "start_s": start, "end_s": end, "duration_s": end - start if None not in (start, end) and end >= start else None,
+        }  # fmt: skip
+        if audio_row:
+            row |= {k: audio_row.get(k) for k in ("sha256", "band_limited", "recording")}
+        rows.append(row)
+        if not e["path"]:
+            row |= {"status": "rejected", "reason": "no path: the path cell is empty"}
+        elif audio_row is None:
+            row |= {"status": "rejected", "reason": f"missing: no file at {e['path']}"}
+        elif audio_row["status"] != "ok":
+            row |= {"status": "rejected", "reason": f"recording {audio_row['status']}: {audio_row['reason']}"}
+        elif source.cry_labels is not None and label not in source.cry_labels:
+            row |= {"status": "skipped", "reason": f"not a cry label: {label!r} is not in cry_labels"}
+        else:
+            to_judge.setdefault(e["path"], []).append((row, e))
+    for path, group in to_judge.items():
+        regions = [{"start": r["start_s"], "end": r["end_s"], "category": r["category"], "line": e["line"],
+                    "start_text": e.get("start", ""), "end_text": e.get("end", "")} for r, e in group]  # fmt: skip
+        duration = by_path[Path(path)]["duration_s"]
+        for (row, _), (status, reason) in zip(group, judge(regions, duration, source.end_tolerance_s)):
+            row |= {"status": status, "reason": reason}
+    return rows
 
 
 def params_from(config: dict) -> IngestParams:
@@ -162,7 +357,8 @@ def params_from(config: dict) -> IngestParams:
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
     """A manifest back from CSV with its types: empty text stays '', missing numbers are NaN."""
-    text = ["path", "relpath", "sha256", "status", "reason", "category", "backend", "container", "codec"]
-    table = pd.read_csv(path, dtype={c: str for c in text}, keep_default_na=False, na_values={c: [""] for c in COLUMNS if c not in text})
+    table = pd.read_csv(
+        path, dtype={c: str for c in TEXT_COLUMNS}, keep_default_na=False, na_values={c: [""] for c in COLUMNS if c not in TEXT_COLUMNS}
+    )
     table["band_limited"] = table["band_limited"].astype(str).str.lower().eq("true")
     return table.astype({c: "Int64" for c in ("sample_rate", "channels", "frames")})

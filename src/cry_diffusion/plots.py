@@ -52,10 +52,11 @@ def mel_grid(mels: list[np.ndarray], titles: list[str], path: str | Path, params
 
 
 def durations(manifest: pd.DataFrame, path: str | Path) -> None:
-    """Histogram of source-file durations, accepted against rejected."""
+    """Histogram of source-file durations, accepted against rejected (files only, not annotation rows)."""
+    files = manifest[manifest["row"] == "file"] if "row" in manifest else manifest
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
     for status, colour in (("ok", "tab:blue"), ("rejected", "tab:red")):
-        values = manifest.loc[manifest["status"] == status, "duration_s"].dropna()
+        values = files.loc[files["status"] == status, "duration_s"].dropna()
         if len(values):
             ax.hist(values, bins=20, alpha=0.7, color=colour, label=f"{status} ({len(values)})")
     ax.set_xlabel("duration (s)")

@@ -16,6 +16,48 @@ class ConfigError(Exception):
     pass
 
 
+def _check_pattern(key, spec, group):
+    if spec.get("pattern") is None:
+        raise ConfigError(f"{key}.pattern: needed when {key}.from is 'filename'")
+    try:
+        groups = re.compile(spec["pattern"]).groupindex
+    except re.error as exc:
+        raise ConfigError(f"{key}.pattern: not a valid regex ({exc})")
+    if group not in groups:
+        raise ConfigError(f"{key}.pattern: needs a (?P<{group}>...) group")
+
+
+def listing_path(ds):
+    return os.path.join(ds["root"], ds["manifest"])
+
+
+def _check_tables(key, ds):
+    """The annotation template and the listing a kind needs, and column names and positions not mixed."""
+    from cry_diffusion.annotations import TableError, TableFormat, read_table
+
+    needed = {"annotated": ["start", "end"], "manifest": ["path"], "folder": []}[ds["kind"]]
+    if ds["kind"] == "annotated" and (ds["cry_labels"] is not None or ds["category"]["from"] == "label"):
+        needed.append("label")
+    if len({type(ds["columns"][c]) for c in needed}) > 1:
+        given = ", ".join(f"{c}: {ds['columns'][c]!r}" for c in needed)
+        raise ConfigError(f"{key}.columns: {given}: give these all by header name or all by position, not both")
+    if ds["kind"] == "annotated":
+        try:
+            ds["annotations"].format(dir="d", stem="s", name="n")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ConfigError(f"{key}.annotations: {ds['annotations']!r} may use only {{dir}}, {{stem}} and {{name}} ({exc!r})")
+    if ds["kind"] == "manifest":
+        listing = listing_path(ds)
+        if not os.path.isfile(listing):
+            raise ConfigError(f"{key}.manifest: file {listing!r} does not exist")
+        try:
+            read_table(listing, TableFormat(ds["columns"], ds["time_unit"], ds["sep"]), ["path"])
+        except TableError as exc:
+            raise ConfigError(f"{key}.manifest: {listing}: {exc} (see {key}.columns.path)")
+    elif ds["category"]["from"] == "label" and ds["kind"] != "annotated":
+        raise ConfigError(f"{key}.category.from: 'label' needs kind 'annotated'")
+
+
 def _check_config(config):
     """What a schema can't say, said before any stage runs, naming the key."""
     corpus_root = os.path.normpath(config["embedded_corpus"]["root"])
@@ -23,16 +65,10 @@ def _check_config(config):
         key = f"datasets.{name}"
         if os.path.normpath(ds["root"]) != corpus_root and not os.path.isdir(ds["root"]):
             raise ConfigError(f"{key}.root: folder {ds['root']!r} does not exist")
-        cat = ds["category"]
-        if cat.get("from") == "filename":
-            if "pattern" not in cat:
-                raise ConfigError(f"{key}.category.pattern: needed when category.from is 'filename'")
-            try:
-                groups = re.compile(cat["pattern"]).groupindex
-            except re.error as exc:
-                raise ConfigError(f"{key}.category.pattern: not a valid regex ({exc})")
-            if "category" not in groups:
-                raise ConfigError(f"{key}.category.pattern: needs a (?P<category>...) group")
+        for part, group in (("category", "category"), ("recording", "recording")):
+            if ds[part].get("from") == "filename":
+                _check_pattern(f"{key}.{part}", ds[part], group)
+        _check_tables(key, ds)
     mel = config["mel"]
     if mel["win_ms"] * 16 > mel["n_fft"]:
         raise ConfigError(f"mel.n_fft: {mel['n_fft']} is shorter than the {mel['win_ms']} ms window")
@@ -44,8 +80,12 @@ DATASETS = list(config["datasets"])
 _LIBRARY = Path(importlib.util.find_spec("cry_diffusion").origin).parent
 
 
+STEPS = config["sampling"]["steps"]
+
+
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
+    steps=r"\d+",
 
 
 def code_hash(*modules):
@@ -68,37 +108,48 @@ def is_embedded(ds):
 
 
 def corpus_input(wildcards):
-    """The embedded corpus is made by a rule; a user's corpus is simply there."""
+    """The embedded corpus is made by a rule; a user's listing is a file to track; a user's folder is simply there."""
     ds = dataset(wildcards)
-    return config["embedded_corpus"]["root"] if is_embedded(ds) else []
+    if is_embedded(ds):
+        return config["embedded_corpus"]["root"]
+    return listing_path(ds) if ds["kind"] == "manifest" else []
 
 
 def corpus_listing(wildcards):
     """Names, sizes and times of a user's corpus files: adding or editing one reruns ingest.
 
-    The embedded corpus is a rule's output and tracked as such, so it needs none.
+    For a listing, the files it names (wherever they are); otherwise every file
+    under the root. The embedded corpus is a rule's output and tracked as such.
     """
+    from cry_diffusion.annotations import TableFormat, read_table
+
     ds = dataset(wildcards)
     if is_embedded(ds):
         return "made by rule embedded_corpus"
+    if ds["kind"] == "manifest":
+        listing = read_table(listing_path(ds), TableFormat(ds["columns"], ds["time_unit"], ds["sep"]), ["path"])
+        files = sorted({os.path.join(ds["root"], r["path"]) for r in listing if r["path"]})
+    else:
+        files = [os.path.join(folder, name) for folder, dirs, names in sorted(os.walk(ds["root"])) for name in sorted(names)]
     digest = hashlib.sha256()
-    for folder, dirs, files in os.walk(ds["root"]):
-        dirs.sort()
-        for name in sorted(files):
-            st = os.stat(os.path.join(folder, name), follow_symlinks=False)
-            digest.update(f"{folder}/{name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for path in files:
+        st = os.stat(path, follow_symlinks=False) if os.path.lexists(path) else None
+        digest.update(f"{path}\0{st and st.st_size}\0{st and st.st_mtime_ns}\n".encode())
     return digest.hexdigest()[:16]
+
+
+# Dataset keys that only the segment stage reads; ingest gets the rest, so changing these reruns segment only.
+SEGMENT_KEYS = {"segment_seconds": "seconds", "remainder": "remainder", "pad_min_fraction": "pad_min_fraction",
+                "heldout_fraction": "heldout_fraction", "split_seed": "split_seed"}  # fmt: skip
+
+
+def source_params(wildcards):
+    return {k: v for k, v in dataset(wildcards).items() if k not in SEGMENT_KEYS}
 
 
 def segment_params(wildcards):
     ds = dataset(wildcards)
-    return {
-        "seconds": ds["segment_seconds"],
-        "remainder": ds["remainder"],
-        "pad_min_fraction": ds["pad_min_fraction"],
-        "heldout_fraction": ds["heldout_fraction"],
-        "split_seed": ds["split_seed"],
-    }
+    return {param: ds[key] for key, param in SEGMENT_KEYS.items()}
 
 
 def report_inputs(wildcards):
@@ -114,3 +165,7 @@ def report_inputs(wildcards):
             f"{name}/fig/categories": f"results/{name}/figures/categories.png",
         }
     return files
+
+
+def sampling_params(wildcards):
+    return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(wildcards.steps)}

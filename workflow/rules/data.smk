@@ -16,17 +16,16 @@ rule embedded_corpus:
 
 
 rule ingest:
-    """Every file under the dataset's root, decoded once and judged: results/NAME/manifest.csv."""
+    """Every file of the dataset decoded once and judged, every annotated region checked: results/NAME/manifest.csv."""
     input:
         corpus_input,
     output:
         "results/{dataset}/manifest.csv",
     params:
-        root=lambda w: dataset(w)["root"],
-        category=lambda w: dataset(w)["category"],
+        source=source_params,
         ingest=config["ingest"],
         listing=corpus_listing,
-        code=code_hash("audio", "ingest"),
+        code=code_hash("audio", "annotations", "ingest"),
     threads: 2
     log:
         "results/logs/{dataset}/ingest.log",
@@ -39,7 +38,7 @@ rule ingest:
 
 
 rule segment:
-    """Accepted files at 16 kHz mono, cut and packed: segments.npy + segments.csv."""
+    """Accepted files (or annotated regions) at 16 kHz mono, cut and packed: segments.npy + segments.csv."""
     input:
         "results/{dataset}/manifest.csv",
     output:
@@ -48,7 +47,8 @@ rule segment:
         summary="results/{dataset}/segments.json",
     params:
         segment=segment_params,
-        code=code_hash("audio", "segment"),
+        kind=lambda w: dataset(w)["kind"],
+        code=code_hash("audio", "annotations", "segment"),
     threads: 2
     log:
         "results/logs/{dataset}/segment.log",

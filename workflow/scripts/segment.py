@@ -10,7 +10,8 @@ from cry_diffusion import atomic, ingest, segment  # noqa: E402
 out = snakemake.output  # noqa: F821
 params = segment.SegmentParams(**snakemake.params.segment)  # noqa: F821
 manifest = ingest.read_manifest(snakemake.input[0])  # noqa: F821
-table, summary = segment.segment_manifest(manifest, params, out.npy, workers=snakemake.threads)  # noqa: F821
+regions = snakemake.params.kind != "folder"  # noqa: F821
+table, summary = segment.segment_manifest(manifest, params, out.npy, workers=snakemake.threads, regions=regions)  # noqa: F821
 log.info("%d segments of %s s; accounting %s", len(table), params.seconds, summary)
 with atomic.atomic_path(out.table) as tmp:
     table.to_csv(tmp, index=False)
