@@ -56,7 +56,9 @@ def inspect(html: str | Path, screenshot: str | Path | None = None) -> dict:
             driver.set_script_timeout(60)
             driver.get(Path(html).resolve().as_uri())
             result = driver.execute_async_script(_CHECK)
-            if screenshot:
+            if screenshot:  # the whole page, not just the first screenful
+                height = driver.execute_script("return document.documentElement.scrollHeight")
+                driver.set_window_size(1280, min(height + 100, 16000))
                 driver.save_screenshot(str(screenshot))
         finally:
             driver.quit()

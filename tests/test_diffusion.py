@@ -135,6 +135,8 @@ def test_bad_sampler_arguments():
         sample(model, P, 1, 100, sampler="euler", steps=10)
     with pytest.raises(ValueError):
         sample(model, P, 1, 100, sampler="ddim", steps=500)
+    with pytest.raises(ValueError):
+        sample(model, P, 1, 100, sampler="fast", steps=10)
 
 
 def test_loss_is_mse_near_one_for_untrained_model():

@@ -29,6 +29,8 @@ def randomised(model: DiffWave) -> DiffWave:
     torch.manual_seed(1)
     nn.init.normal_(model.output_projection.weight, std=0.5)
     nn.init.normal_(model.output_projection.bias, std=0.1)
+    if model.label_embedding is not None:  # zero at first too: every class would look the same
+        nn.init.normal_(model.label_embedding.weight)
     return model.eval()
 
 

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 import yaml
 from conftest import REPO, make_bad_corpus, tone, write
 from corpora import PHONE_PATTERN, debarbaro_long, phone_app
@@ -22,6 +23,10 @@ TINY = {
         "messy": {"root": "corpus", "segment_seconds": 0.5, "remainder": "drop"},
     },
     "report": {"examples_per_dataset": 3},
+    # A model small enough to train in seconds: this checks the plumbing, not the learning (tests/test_train.py does).
+    "model": {"residual_layers": 2, "residual_channels": 8},
+    "train": {"steps": 30, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5},
+    "sampling": {"steps": [200, 6], "n_samples": 2, "seconds": 0.25},
 }
 
 
@@ -90,8 +95,10 @@ def test_report_opens_with_images_and_playable_audio(run):
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
-    assert len(seen["images"]) == 6 and all(i["ok"] for i in seen["images"])
-    assert len(seen["audio"]) == 6 and all(a["ok"] for a in seen["audio"])
+    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels; 3 + 3 real and 4 generated clips.
+    assert len(seen["images"]) == 2 * 11 and all(i["ok"] for i in seen["images"])
+    assert len(seen["audio"]) == 2 * 10 and all(a["ok"] for a in seen["audio"])
+    assert "smoke test, not a trained model" in text
 
 
 def test_mel_change_reruns_mel_and_after_only(run):
@@ -112,9 +119,51 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
     try:
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/messy/segments.npy" in out and "output: results/embedded/segments.npy" not in out
-        assert planned_rules(run) == {"segment", "mel", "data_figures", "report"}
+        assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "report"}
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+def test_a_new_step_count_samples_only_that(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["sampling"]["steps"] = [200, 6, 12]
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        assert planned_rules(run) == {"sample", "report"}
+        out = snakemake(run, "-n", "results/report.html").stdout
+        assert "output: results/embedded/samples/steps-12/samples.npy" in out
+        assert "steps-6/samples.npy," not in out.split("rule report")[0]
+    finally:
+        (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+def test_training_change_retrains_and_resamples_only(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["train"]["steps"] = 40
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    try:
+        assert planned_rules(run) == {"train", "loss_figure", "sample", "report"}
+    finally:
+        (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+def test_trained_and_sampled_outputs(run):
+    import torch  # noqa: PLC0415 (only this test needs it)
+
+    for name in ("embedded", "messy"):
+        ck = torch.load(run / "results" / name / "model.pt", weights_only=True)
+        assert ck["step"] == 30 and ck["model_params"]["residual_layers"] == 2
+        loss = pd.read_csv(run / "results" / name / "loss.csv")
+        assert loss["step"].tolist() == [5, 10, 15, 20, 25, 30]
+        for steps, sampler in ((200, "ancestral"), (6, "fast")):
+            folder = run / "results" / name / "samples" / f"steps-{steps}"
+            info = json.loads((folder / "info.json").read_text())
+            assert info["sampler"] == sampler and info["n"] == 2
+            audio = np.load(folder / "samples.npy")
+            assert audio.shape == (2, 4000) and np.isfinite(audio).all() and np.abs(audio).max() <= 1
+            wavs = sorted((folder / "wav").glob("*.wav"))
+            assert len(wavs) == 2
+            assert sf.info(str(wavs[0])).samplerate == 16000
 
 
 @pytest.mark.parametrize(

@@ -121,7 +121,7 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
             **{f"diffusion.{k}": v for k, v in checkpoint["diffusion_params"].items()},
             **{f"train.{k}": v for k, v in tp.items()},
             "class names": ", ".join(checkpoint.get("class_names") or []) or "(unconditional)",
-            "parameters": checkpoint.get("parameters", ""),
+            "parameters": f"{sum(w.numel() for w in checkpoint['model'].values()):,}",
         },
         "loss_figure": png_uri(loss_figure),
         "real": [{"label": label, "audio": wav_uri(x), "mel": mel_png_uri(x, mel_params)} for label, x in real],
@@ -130,7 +130,8 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
                 "steps": steps,
                 "info": info,
                 "clips": [
-                    {"label": (info.get("labels") or [None] * len(audio))[i] or f"#{i}", "audio": wav_uri(x), "mel": mel_png_uri(x, mel_params)}
+                    {"label": f"#{i} {names[i]}" if names else f"#{i}", "audio": wav_uri(x), "mel": mel_png_uri(x, mel_params)}
+                    for names in [info.get("label_names")]
                     for i, x in enumerate(audio)
                 ],
             }

@@ -63,6 +63,8 @@ def _check_config(config):
     corpus_root = os.path.normpath(config["embedded_corpus"]["root"])
     for name, ds in config["datasets"].items():
         key = f"datasets.{name}"
+        if not ds["enabled"]:
+            continue
         if os.path.normpath(ds["root"]) != corpus_root and not os.path.isdir(ds["root"]):
             raise ConfigError(f"{key}.root: folder {ds['root']!r} does not exist")
         for part, group in (("category", "category"), ("recording", "recording")):
@@ -72,11 +74,18 @@ def _check_config(config):
     mel = config["mel"]
     if mel["win_ms"] * 16 > mel["n_fft"]:
         raise ConfigError(f"mel.n_fft: {mel['n_fft']} is shorter than the {mel['win_ms']} ms window")
+    too_many = [s for s in config["sampling"]["steps"] if s > config["diffusion"]["steps"]]
+    if too_many:
+        raise ConfigError(f"sampling.steps: {too_many} exceed diffusion.steps ({config['diffusion']['steps']})")
+    if config["diffusion"]["beta_start"] >= config["diffusion"]["beta_end"]:
+        raise ConfigError("diffusion.beta_start: must be below diffusion.beta_end")
 
 
 _check_config(config)
 
-DATASETS = list(config["datasets"])
+DATASETS = [name for name, ds in config["datasets"].items() if ds["enabled"]]
+if not DATASETS:
+    raise ConfigError("datasets: every dataset has enabled: false; nothing to run")
 _LIBRARY = Path(importlib.util.find_spec("cry_diffusion").origin).parent
 
 
@@ -163,7 +172,12 @@ def report_inputs(wildcards):
             f"{name}/fig/mels": f"results/{name}/figures/mels.png",
             f"{name}/fig/durations": f"results/{name}/figures/durations.png",
             f"{name}/fig/categories": f"results/{name}/figures/categories.png",
+            f"{name}/model": f"results/{name}/model.pt",
+            f"{name}/fig/loss": f"results/{name}/figures/loss.png",
         }
+        for steps in STEPS:
+            files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"
+            files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
     return files
 
 

@@ -6,13 +6,15 @@ rule report:
         "results/report.html",
     params:
         datasets=DATASETS,
+        steps=STEPS,
+        mel=config["mel"],
         report=config["report"],
-        code=code_hash("report", "ingest", "segment", "templates/report.html.j2"),
+        code=code_hash("report", "ingest", "segment", "mel", "plots", "templates/report.html.j2"),
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
-        "../../envs/data.yaml"
+        "../../envs/torch.yaml"
     script:
         "../scripts/report.py"

@@ -5,22 +5,38 @@ from _common import start
 log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 from cry_diffusion import ingest, report, segment  # noqa: E402
+from cry_diffusion.mel import MelParams  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params  # noqa: F821
+mel_params = MelParams.from_dict(params.mel)
 sections = []
 for name in params.datasets:
-    sections.append(
-        report.data_section(
-            name,
-            ingest.read_manifest(inp[f"{name}/manifest"]),
-            segment.read_table(inp[f"{name}/table"]),
-            json.loads(open(inp[f"{name}/summary"]).read()),
-            np.load(inp[f"{name}/npy"], mmap_mode="r"),
-            {key: inp[f"{name}/fig/{key}"] for key in ("durations", "categories", "mels")},
-            examples=params.report["examples_per_dataset"],
-        )
+    table = segment.read_table(inp[f"{name}/table"])
+    segments = np.load(inp[f"{name}/npy"], mmap_mode="r")
+    section = report.data_section(
+        name,
+        ingest.read_manifest(inp[f"{name}/manifest"]),
+        table,
+        json.loads(open(inp[f"{name}/summary"]).read()),
+        segments,
+        {key: inp[f"{name}/fig/{key}"] for key in ("durations", "categories", "mels")},
+        examples=params.report["examples_per_dataset"],
     )
+    samples = {
+        steps: (np.load(inp[f"{name}/samples/{steps}/npy"]), json.loads(open(inp[f"{name}/samples/{steps}/info"]).read()))
+        for steps in params.steps
+    }
+    real = report.pick_examples(table[table["split"] == "train"], params.report["examples_per_dataset"])
+    section["model"] = report.model_section(
+        torch.load(inp[f"{name}/model"], map_location="cpu", weights_only=True),
+        inp[f"{name}/fig/loss"],
+        samples,
+        [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()],
+        mel_params,
+    )
+    sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")

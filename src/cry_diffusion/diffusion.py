@@ -1,0 +1,173 @@
+"""The diffusion process around DiffWave: noise schedule, training loss, and three samplers.
+
+Training step t runs 0 .. T-1; x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps with
+abar_t = prod_{i<=t} (1 - beta_i) and betas linear in [beta_start, beta_end].
+
+Which sampler a number of inference steps gets (`choose_sampler`):
+    steps == T                  -> "ancestral": the full DDPM chain, as DiffWave's paper
+    steps == len(fast_betas)    -> "fast": DiffWave's fast sampler (paper appendix B)
+    anything else (1 .. T)      -> "ddim": deterministic DDIM (eta = 0) on evenly spaced steps
+
+    python -c "from cry_diffusion.diffusion import *; print(alignment(DiffusionParams()))"
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+SAMPLERS = ("ancestral", "fast", "ddim")
+
+
+@dataclass(frozen=True)  # frozen: hashable, so the schedule tensors can be cached per params
+class DiffusionParams:
+    steps: int = 200  # T, training diffusion steps (DiffWave unconditional: 200)
+    beta_start: float = 1e-4  # noise added at the first step
+    beta_end: float = 0.02  # noise added at the last step
+    fast_betas: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)  # DiffWave's 6-step schedule
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["fast_betas"] = list(self.fast_betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DiffusionParams":
+        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
+        if "fast_betas" in kw:
+            kw["fast_betas"] = tuple(float(b) for b in kw["fast_betas"])
+        return cls(**kw)
+
+
+def betas(params: DiffusionParams) -> torch.Tensor:
+    # float64: abar over 200 steps and the alignment below lose digits in float32
+    return torch.linspace(params.beta_start, params.beta_end, params.steps, dtype=torch.float64)
+
+
+@functools.lru_cache(maxsize=16)
+def _alpha_bar(params: DiffusionParams, device: torch.device) -> torch.Tensor:
+    return torch.cumprod(1 - betas(params), 0).float().to(device)
+
+
+def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, params: DiffusionParams | None = None):
+    """x_t for a batch: x0 [B, T] clean audio, t [B] long training steps, noise [B, T] ~ N(0, I)."""
+    abar = _alpha_bar(params or DiffusionParams(), x0.device)[t][:, None]
+    return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = None, generator=None):
+    """MSE between the true noise and the model's prediction, at a uniformly random step per example."""
+    params = params or DiffusionParams()
+    t = torch.randint(0, params.steps, (x0.shape[0],), device=x0.device, generator=generator)
+    noise = torch.randn(x0.shape, device=x0.device, generator=generator)
+    return F.mse_loss(model(add_noise(x0, t, noise, params), t, label), noise)
+
+
+def alignment(params: DiffusionParams) -> torch.Tensor:
+    """Fractional training step t_s for each fast-sampler step s (increasing, within [0, T-1]).
+
+    DiffWave appendix B: pick t_s so that sqrt(abar) interpolated linearly between training
+    steps t and t+1 equals the fast schedule's sqrt(abar_s).
+    """
+    root = torch.cumprod(1 - betas(params), 0).sqrt()
+    fast_root = torch.cumprod(1 - torch.tensor(params.fast_betas, dtype=torch.float64), 0).sqrt()
+    out = []
+    for r in fast_root.tolist():
+        if r >= root[0]:  # no noisier than the first training step
+            out.append(0.0)
+        elif r <= root[-1]:  # noisier than anything seen in training: the last step is the best guess
+            out.append(float(params.steps - 1))
+        else:
+            t = int(torch.nonzero(root >= r)[-1])  # root is decreasing: root[t] >= r > root[t+1]
+            out.append(t + float((root[t] - r) / (root[t] - root[t + 1])))
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def choose_sampler(steps: int, params: DiffusionParams) -> str:
+    if steps == params.steps:
+        return "ancestral"
+    if steps == len(params.fast_betas):
+        return "fast"
+    return "ddim"
+
+
+def _randn(shape, generator, device):
+    # draw on the generator's device, so a CPU generator gives the same audio on any device
+    return torch.randn(shape, generator=generator, device=generator.device if generator else device).to(device)
+
+
+def _eps(model, x, t: float, labels, guidance_scale):
+    steps = torch.full((x.shape[0],), t, device=x.device)
+    steps = steps.long() if float(t).is_integer() else steps
+    if labels is None or guidance_scale == 1.0:
+        return model(x, steps, labels)
+    null = torch.full_like(labels, model.null_label)
+    cond, uncond = model(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([labels, null])).chunk(2)
+    return uncond + guidance_scale * (cond - uncond)
+
+
+def _ddpm_chain(eps, x, beta: torch.Tensor, model_steps: list, generator):
+    """Ancestral DDPM updates for the schedule `beta`; step s queries the model at model_steps[s]."""
+    alpha, abar = 1 - beta, torch.cumprod(1 - beta, 0)
+    for s in reversed(range(len(beta))):
+        x = (x - float(beta[s] / (1 - abar[s]).sqrt()) * eps(x, model_steps[s])) / float(alpha[s].sqrt())
+        if s > 0:  # DDPM posterior std, as DiffWave: sigma_s^2 = (1 - abar_{s-1}) / (1 - abar_s) * beta_s
+            sigma = float(((1 - abar[s - 1]) / (1 - abar[s]) * beta[s]).sqrt())
+            x = x + sigma * _randn(x.shape, generator, x.device)
+    return x
+
+
+def _ddim(eps, x, params: DiffusionParams, steps: int):
+    abar = torch.cumprod(1 - betas(params), 0)
+    ts = torch.linspace(params.steps - 1, 0, steps).round().long().tolist()
+    for i, t in enumerate(ts):
+        e = eps(x, t)
+        # the clean-audio estimate is clipped to the audio range: early (very noisy) steps can overshoot
+        x0 = ((x - float((1 - abar[t]).sqrt()) * e) / float(abar[t].sqrt())).clamp(-1, 1)
+        a_prev = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0
+        x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * e
+    return x
+
+
+def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | None = None, steps: int | None = None,
+           labels=None, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+           device=None, batch_size: int | None = None) -> torch.Tensor:
+    """Generate n waveforms of `length` samples -> [n, length] in [-1, 1].
+
+    sampler None picks one from `steps` (see module docstring); "ancestral" always runs T steps
+    and "fast" len(fast_betas), so for them `steps` may be None. labels (one int, or n of them;
+    class-conditional models only) with guidance_scale != 1 use classifier-free guidance
+    against the null class. A seeded CPU `generator` makes the result reproducible.
+    """
+    if sampler is None:
+        sampler = choose_sampler(steps or params.steps, params)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    fixed = {"ancestral": params.steps, "fast": len(params.fast_betas)}
+    if sampler in fixed and steps not in (None, fixed[sampler]):
+        raise ValueError(f"{sampler} always takes {fixed[sampler]} steps, got steps={steps}")
+    if sampler == "ddim" and not (steps and 1 <= steps <= params.steps):
+        raise ValueError(f"ddim needs 1 <= steps <= {params.steps}, got {steps}")
+    device = torch.device(device or next(model.parameters()).device)
+    if labels is not None:
+        labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
+    batch_size = batch_size or n
+    out = []
+    with torch.inference_mode():
+        for i in range(0, n, batch_size):
+            b = min(batch_size, n - i)
+            x = _randn((b, length), generator, device)
+            eps = functools.partial(_eps, model, labels=None if labels is None else labels[i:i + b],
+                                    guidance_scale=guidance_scale)
+            if sampler == "ancestral":
+                x = _ddpm_chain(eps, x, betas(params), list(range(params.steps)), generator)
+            elif sampler == "fast":
+                fast = torch.tensor(params.fast_betas, dtype=torch.float64)
+                x = _ddpm_chain(eps, x, fast, alignment(params).tolist(), generator)
+            else:
+                x = _ddim(eps, x, params, steps)
+            out.append(x.clamp(-1, 1))
+    return torch.cat(out)

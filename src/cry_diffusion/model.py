@@ -1,0 +1,131 @@
+"""DiffWave: a non-causal dilated-convolution network that predicts the noise in a noisy waveform.
+
+Kong et al. 2021 (arXiv 2009.09761), unconditional, as used for infant cries by
+Hoq & Nwogu (arXiv 2410.09360). Optionally class-conditional (num_classes > 0),
+with one extra "null" class for classifier-free guidance.
+
+    python -c "from cry_diffusion.model import DiffWave, ModelParams; print(DiffWave(ModelParams()))"
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+STEP_HIDDEN = 512  # width of the diffusion-step (and class) embedding after the MLP, as DiffWave
+
+
+@dataclass
+class ModelParams:
+    residual_layers: int = 30  # depth N; the paper's unconditional model uses 36, lmnt's default 30
+    residual_channels: int = 64  # width C of every residual layer
+    dilation_cycle: int = 10  # dilations run 1, 2, ..., 2**(cycle-1) and repeat
+    step_embedding_dim: int = 128  # sinusoidal features of the diffusion step (half sin, half cos)
+    num_classes: int = 0  # 0 = unconditional (the paper); >0 adds a class embedding + a null class
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelParams":
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+class ResidualLayer(nn.Module):
+    def __init__(self, channels: int, dilation: int):
+        super().__init__()
+        # padding == dilation keeps the length and makes the layer see both past and future
+        self.dilated_conv = nn.Conv1d(channels, 2 * channels, 3, padding=dilation, dilation=dilation)
+        # one 1x1 conv yields both the residual and the skip half: one kernel launch instead of two
+        self.output_projection = nn.Conv1d(channels, 2 * channels, 1)
+
+    def forward(self, x: torch.Tensor, step_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.dilated_conv(x + step_bias)
+        gate, filt = y.chunk(2, dim=1)
+        y = torch.sigmoid(gate) * torch.tanh(filt)
+        residual, skip = self.output_projection(y).chunk(2, dim=1)
+        # 1/sqrt(2) keeps the variance of the residual stream from growing with depth
+        return (x + residual) * math.sqrt(0.5), skip
+
+
+class DiffWave(nn.Module):
+    def __init__(self, params: ModelParams | None = None):
+        super().__init__()
+        self.params = p = params or ModelParams()
+        C, N = p.residual_channels, p.residual_layers
+        self.input_projection = nn.Conv1d(1, C, 1)
+
+        self.step_mlp = nn.Sequential(
+            nn.Linear(p.step_embedding_dim, STEP_HIDDEN), nn.SiLU(), nn.Linear(STEP_HIDDEN, STEP_HIDDEN), nn.SiLU()
+        )
+        # index num_classes is the "null" class: trained by label dropout, used for unconditional/guidance
+        self.label_embedding = nn.Embedding(p.num_classes + 1, STEP_HIDDEN) if p.num_classes > 0 else None
+        # all N per-layer projections of the step embedding as one matmul (rows [i*C:(i+1)*C] = layer i)
+        self.step_projection = nn.Linear(STEP_HIDDEN, N * C)
+
+        self.layers = nn.ModuleList(ResidualLayer(C, 2 ** (i % p.dilation_cycle)) for i in range(N))
+        self.skip_projection = nn.Conv1d(C, C, 1)
+        self.output_projection = nn.Conv1d(C, 1, 1)
+
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d):
+                nn.init.kaiming_normal_(m.weight)
+        # zero output: the untrained model predicts eps = 0, so the first loss is exactly E[eps^2] = 1
+        nn.init.zeros_(self.output_projection.weight)
+        nn.init.zeros_(self.output_projection.bias)
+        if self.label_embedding is not None:
+            # N(0, 1) rows would swamp the step embedding (SiLU outputs ~0.5) and hide the step at first;
+            # from zero the conditional model starts as the unconditional one and learns the classes
+            nn.init.zeros_(self.label_embedding.weight)
+
+    @property
+    def null_label(self) -> int:
+        return self.params.num_classes
+
+    @property
+    def receptive_field(self) -> int:
+        """Samples that can influence one output sample (centred: half before, half after)."""
+        p = self.params
+        return 1 + 2 * sum(2 ** (i % p.dilation_cycle) for i in range(p.residual_layers))
+
+    def _sinusoids(self, step: torch.Tensor) -> torch.Tensor:
+        half = self.params.step_embedding_dim // 2
+        # geometric frequencies 1 .. 1e4 rad/step, as DiffWave. float64: at step 199 the top phase is
+        # ~2e6 rad, where float32 rounding alone moves it by ~0.1 rad (and differently per device)
+        freqs = 10.0 ** (torch.arange(half, dtype=torch.float64, device=step.device) * 4.0 / max(half - 1, 1))
+        angles = step.double()[:, None] * freqs[None, :]
+        return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).float()
+
+    def step_embedding(self, step: torch.Tensor) -> torch.Tensor:
+        if not step.is_floating_point():
+            return self._sinusoids(step)
+        # A fractional step (fast sampler) blends the two neighbouring integer embeddings: the
+        # high frequencies make sin(t*f) at fractional t something training never showed the net.
+        low = step.floor()
+        return torch.lerp(self._sinusoids(low), self._sinusoids(low + 1), (step - low)[:, None].float())
+
+    def forward(self, audio: torch.Tensor, step: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
+        """audio [B, T], step [B] (long, or float for aligned fast sampling), label [B] long or None -> eps [B, T]."""
+        B, N, C = audio.shape[0], self.params.residual_layers, self.params.residual_channels
+        x = F.relu(self.input_projection(audio.unsqueeze(1)))
+
+        e = self.step_mlp(self.step_embedding(step))
+        if self.label_embedding is not None:
+            if label is None:
+                label = torch.full((B,), self.null_label, dtype=torch.long, device=audio.device)
+            e = e + self.label_embedding(label)
+        elif label is not None:
+            raise ValueError("this model is unconditional (num_classes=0) but got labels")
+        step_biases = self.step_projection(e).view(B, N, C, 1).unbind(1)
+
+        skip = None
+        for layer, bias in zip(self.layers, step_biases):
+            x, s = layer(x, bias)
+            # a running sum instead of stacking N skip tensors: same result, 1/N of the memory
+            skip = s if skip is None else skip + s
+        x = F.relu(self.skip_projection(skip * (1.0 / math.sqrt(N))))
+        return self.output_projection(x).squeeze(1)

@@ -1,0 +1,69 @@
+rule train:
+    """DiffWave on the training split of one dataset; resumes from results/NAME/checkpoints/ if killed."""
+    input:
+        npy="results/{dataset}/segments.npy",
+        table="results/{dataset}/segments.csv",
+    output:
+        model="results/{dataset}/model.pt",
+        loss="results/{dataset}/loss.csv",
+    params:
+        model=config["model"],
+        diffusion=config["diffusion"],
+        train=config["train"],
+        device=config["device"],
+        checkpoints=lambda w: f"results/{w.dataset}/checkpoints",
+        code=code_hash("model", "diffusion", "train"),
+    threads: 8
+    resources:
+        gpu=1,
+    log:
+        "results/logs/{dataset}/train.log",
+    benchmark:
+        "results/benchmarks/{dataset}/train.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/train.py"
+
+
+rule sample:
+    """N generated cries from one trained model at one step count (sampler chosen from the count)."""
+    input:
+        model="results/{dataset}/model.pt",
+    output:
+        npy="results/{dataset}/samples/steps-{steps}/samples.npy",
+        info="results/{dataset}/samples/steps-{steps}/info.json",
+        wav=directory("results/{dataset}/samples/steps-{steps}/wav"),
+    params:
+        # Not the list of step counts: adding one must not resample the others.
+        sampling=sampling_params,
+        segment_seconds=lambda w: dataset(w)["segment_seconds"],
+        device=config["device"],
+        code=code_hash("model", "diffusion", "generate"),
+    threads: 8
+    resources:
+        gpu=1,
+    log:
+        "results/logs/{dataset}/sample-{steps}.log",
+    benchmark:
+        "results/benchmarks/{dataset}/sample-{steps}.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/sample.py"
+
+
+rule loss_figure:
+    """The training curve, drawn apart from training so restyling it never retrains."""
+    input:
+        "results/{dataset}/loss.csv",
+    output:
+        "results/{dataset}/figures/loss.png",
+    params:
+        code=code_hash("plots"),
+    log:
+        "results/logs/{dataset}/loss_figure.log",
+    conda:
+        "../../envs/data.yaml"
+    script:
+        "../scripts/loss_figure.py"

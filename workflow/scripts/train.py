@@ -1,0 +1,19 @@
+from _common import start
+
+log = start(snakemake)  # noqa: F821
+
+from cry_diffusion import train  # noqa: E402
+
+p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
+train.train_dataset(
+    inp.npy,
+    inp.table,
+    out.model,
+    out.loss,
+    checkpoint_root=p.checkpoints,
+    model_config=p.model,
+    diffusion_config=p.diffusion,
+    train_config=p.train,
+    device=p.device,
+    threads=snakemake.threads,  # noqa: F821
+)
