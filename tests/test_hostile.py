@@ -135,7 +135,7 @@ def test_annotation_tables_with_every_kind_of_mistake(tmp_path):
 
 
 SIX_HOURS = 6 * 3600
-MEASURE = """
+MEASURE = r"""
 import json, re, sys
 from cry_diffusion import ingest, segment
 manifest = ingest.build_manifest(sys.argv[1])
