@@ -67,9 +67,13 @@ def test_outputs_exist_and_agree(run):
     for name in ("embedded", "messy"):
         for f in ("manifest.csv", "segments.csv", "segments.npy", "segments.json", "mels.npy", "figures/mels.png"):
             assert (run / "results" / name / f).stat().st_size > 0, (name, f)
-        for rule in ("ingest", "segment", "mel"):
+        for f in ("embedding.pt", "embedding.json", "evaluation/steps-6.json", "evaluation/real.json", "evaluation/noise.json"):
+            assert (run / "results" / name / f).stat().st_size > 0, (name, f)
+        for rule in ("ingest", "segment", "mel", "embedding"):
             assert (run / "results" / "logs" / name / f"{rule}.log").exists()
             assert (run / "results" / "benchmarks" / name / f"{rule}.tsv").exists()
+    figures = {p.name for p in (run / "results" / "figures").iterdir()}
+    assert {f"{n}_{k}.{ext}" for n in ("embedded", "messy") for k in ("mels", "features", "quality") for ext in ("png", "pdf")} <= figures
     corpus = sorted((run / "results" / "embedded_corpus").rglob("*.wav"))
     assert len(corpus) == 10
     manifest = pd.read_csv(run / "results" / "embedded" / "manifest.csv")
@@ -95,9 +99,11 @@ def test_report_opens_with_images_and_playable_audio(run):
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
-    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels; 3 + 3 real and 4 generated clips.
-    assert len(seen["images"]) == 2 * 11 and all(i["ok"] for i in seen["images"])
-    assert len(seen["audio"]) == 2 * 10 and all(a["ok"] for a in seen["audio"])
+    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels, 2 evaluation figures;
+    # 3 + 3 real and 4 generated clips, and 2 nearest-neighbour pairs (generated + training segment).
+    assert len(seen["images"]) == 2 * 13 and all(i["ok"] for i in seen["images"])
+    assert len(seen["audio"]) == 2 * 14 and all(a["ok"] for a in seen["audio"])
+    assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
 
 
@@ -107,7 +113,7 @@ def test_mel_change_reruns_mel_and_after_only(run):
     config["mel"] = {"hop_ms": 12.5}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"mel", "report"}
+        assert planned_rules(run) == {"mel", "embedding", "evaluate", "figures", "report"}
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -119,7 +125,8 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
     try:
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/messy/segments.npy" in out and "output: results/embedded/segments.npy" not in out
-        assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "report"}
+        assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
+                                      "evaluate", "figures", "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -129,10 +136,11 @@ def test_a_new_step_count_samples_only_that(run):
     config["sampling"]["steps"] = [200, 6, 12]
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"sample", "report"}
+        assert planned_rules(run) == {"sample", "evaluate", "figures", "report"}
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/embedded/samples/steps-12/samples.npy" in out
-        assert "steps-6/samples.npy," not in out.split("rule report")[0]
+        assert "output: results/embedded/samples/steps-6/samples.npy" not in out
+        assert "output: results/embedded/evaluation/steps-12.json" in out and "output: results/embedded/evaluation/noise.json" not in out
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -142,7 +150,8 @@ def test_training_change_retrains_and_resamples_only(run):
     config["train"]["steps"] = 40
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"train", "loss_figure", "sample", "report"}
+        assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "figures", "report"}
+        assert "output: results/embedded/evaluation/real.json" not in snakemake(run, "-n", "results/report.html").stdout
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 

@@ -79,6 +79,7 @@ def data_section(name: str, manifest: pd.DataFrame, table: pd.DataFrame, summary
             for r in picks.itertuples()
         ],
         "model": None,  # filled in by model_section once a model is trained
+        "evaluation": None,  # filled in by evaluation_section
     }
 
 
@@ -136,5 +137,54 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
                 ],
             }
             for steps, (audio, info) in sorted(samples.items(), reverse=True)
+        ],
+    }
+
+
+def _fmt(value, spec: str = ".3g") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def evaluation_row(label: str, e: dict, kind: str) -> dict:
+    """One line of the metrics table; `kind` (real, generated, baseline) colours it."""
+    nn = e["nearest_train"]
+    return {
+        "label": label,
+        "kind": kind,
+        "n": e["n"],
+        "fad": f"{e['fad']['value']:.3g} [{e['fad']['low']:.3g}, {e['fad']['high']:.3g}]",
+        "ndb": f"{e['ndb']['ndb']}/{e['ndb']['bins']}",
+        "pairwise": f"{_fmt(e['pairwise'])} / {_fmt(e['pairwise_real'])}",
+        "nearest": f"{nn['median']:.3g} (real {nn['real_median']:.3g})",
+        "copies": f"{nn['near_copies']}/{e['n']}",
+        "accuracy": _fmt(e["accuracy"], ".2f"),
+        "wall": _fmt(e.get("wall_seconds_per_audio_second"), ".3f"),
+        "w1": [_fmt(v) for v in e["wasserstein"].values()],
+    }
+
+
+def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embedding: dict, figures: dict[str, str | Path],
+                       samples: dict[int, np.ndarray], train_segments: np.ndarray, pairs: int = 3) -> dict:  # fmt: skip
+    """What the report says of one dataset's evaluation: the metrics table, figures, nearest-neighbour pairs."""
+    from .features import FEATURES
+
+    top = max(evals)
+    e = evals[top]
+    nn = e["nearest_train"]
+    labels = {"real": "real vs real (floor)", "tones": "tone sweeps (baseline)", "noise": "Gaussian noise (baseline)"}
+    return {
+        "embedding": embedding,
+        "features": list(FEATURES.values()),
+        "halves_from_train": e.get("halves_from_train", False),
+        "rows": [evaluation_row(labels["real"], references["real"], "real")]
+        + [evaluation_row(f"generated, {s} steps", evals[s], "generated") for s in sorted(evals, reverse=True)]
+        + [evaluation_row(labels[r], references[r], "baseline") for r in ("tones", "noise")],
+        "figures": {key: png_uri(path) for key, path in figures.items()},
+        "pairs_steps": top,
+        "copy_threshold": nn["threshold"],
+        "pairs": [
+            {"label": f"#{i}", "distance": nn["distance"][i], "copy": nn["distance"][i] < nn["threshold"],
+             "generated": wav_uri(samples[top][i]), "train": wav_uri(train_segments[nn["index"][i]])}  # fmt: skip
+            for i in np.argsort(nn["distance"])[:pairs].tolist()
         ],
     }

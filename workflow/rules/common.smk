@@ -178,6 +178,43 @@ def report_inputs(wildcards):
         for steps in STEPS:
             files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"
             files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
+        files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
+        files[f"{name}/embedding"] = f"results/{name}/embedding.json"
+    files["figures"] = "results/figures"
+    return files
+
+
+REFERENCES = ["real", "noise", "tones"]  # the floor and two ceilings every evaluation table shows
+
+
+def eval_subjects():
+    return [f"steps-{s}" for s in STEPS] + REFERENCES
+
+
+def evaluate_inputs(wildcards):
+    files = {
+        "bundle": f"results/{wildcards.dataset}/embedding.pt",
+        "npy": f"results/{wildcards.dataset}/segments.npy",
+        "table": f"results/{wildcards.dataset}/segments.csv",
+    }
+    if wildcards.subject.startswith("steps-"):
+        folder = f"results/{wildcards.dataset}/samples/{wildcards.subject}"
+        files |= {"samples": f"{folder}/samples.npy", "info": f"{folder}/info.json"}
+    return files
+
+
+def evaluation_params(wildcards):
+    return {k: v for k, v in config["evaluation"].items() if k != "embedding"}
+
+
+def figure_inputs(wildcards):
+    files = {}
+    for name in DATASETS:
+        files |= {f"{name}/npy": f"results/{name}/segments.npy", f"{name}/table": f"results/{name}/segments.csv"}
+        files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
+        for steps in STEPS:
+            files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"
+            files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
     return files
 
 

@@ -37,6 +37,16 @@ for name in params.datasets:
         [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()],
         mel_params,
     )
+    train = segments[table.loc[table["split"] == "train", "index"].to_numpy()]
+    evals = {steps: json.loads(open(inp[f"{name}/eval/steps-{steps}"]).read()) for steps in params.steps}
+    section["evaluation"] = report.evaluation_section(
+        evals,
+        {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")},
+        json.loads(open(inp[f"{name}/embedding"]).read()),
+        {key: f"{inp.figures}/{name}_{key}.png" for key in ("quality", "features")},
+        {steps: audio for steps, (audio, _) in samples.items()},
+        train,
+    )
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")

@@ -1,0 +1,106 @@
+"""Figures of the evaluation: feature histograms real against generated, every metric against sampling steps.
+
+Inputs are the JSON dicts cry_diffusion.evaluate.score writes; each figure is
+saved as PNG and PDF side by side (the path's suffix is replaced).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .features import FEATURES
+from .plots import mel_grid, plt
+
+# Reference sets as every figure draws them: the floor in green, the ceilings in red and grey.
+REFERENCE_STYLE = {"real": ("real vs real", "tab:green"), "noise": ("Gaussian noise", "tab:red"),
+                   "tones": ("tone sweeps", "tab:gray")}  # fmt: skip
+
+
+def save_both(fig, stem: str | Path) -> list[Path]:
+    """PNG for the report, PDF for the paper, from one figure (closed afterwards)."""
+    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return paths
+
+
+def _finite(values) -> np.ndarray:
+    x = np.array([np.nan if v is None else v for v in values], float)
+    return x[np.isfinite(x)]
+
+
+def feature_histograms(generated: dict, stem: str | Path, title: str = "") -> list[Path]:
+    """One panel per feature: the real held-out clips against one generated set (the evaluation's `features`)."""
+    fig, axes = plt.subplots(2, 4, figsize=(13, 5.5), layout="constrained")
+    for ax, (name, label) in zip(axes.flat, FEATURES.items()):
+        real, gen = _finite(generated["reference_features"][name]), _finite(generated["features"][name])
+        both = np.concatenate([real, gen])
+        bins = np.linspace(both.min(), both.max() + 1e-9, 16) if len(both) else 10
+        for values, colour, who in ((real, "tab:green", "real"), (gen, "tab:blue", "generated")):
+            if len(values):
+                ax.hist(values, bins=bins, alpha=0.55, color=colour, label=f"{who} ({len(values)})", density=True)
+        w = generated["wasserstein"][name]
+        ax.set_title(f"{label}\nW1 = {w:.3g}" if w is not None else f"{label}\nW1 n/a", fontsize=9)
+        ax.tick_params(labelsize=7)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title)
+    return save_both(fig, stem)
+
+
+# Metric name -> (label, how to read it from one evaluation dict); lower is better for all but accuracy.
+METRICS = {
+    "fad": ("FAD", lambda e: e["fad"]["value"]),
+    "ndb": ("NDB / bins", lambda e: e["ndb"]["ndb_fraction"]),
+    "pairwise": ("pairwise distance / real's", lambda e: e["pairwise"] / e["pairwise_real"] if e["pairwise"] and e["pairwise_real"] else None),
+    "nearest": ("median distance to nearest train", lambda e: e["nearest_train"]["median"]),
+    "copies": ("near copies", lambda e: e["nearest_train"]["near_copies"]),
+    "accuracy": ("classifier accuracy", lambda e: e["accuracy"]),
+    **{f"w1_{name}": (f"W1 {label}", lambda e, name=name: e["wasserstein"][name]) for name, label in FEATURES.items()},
+}
+
+
+def quality_vs_steps(evals: dict[int, dict], references: dict[str, dict], stem: str | Path, title: str = "") -> list[Path]:
+    """Every metric against the number of sampling steps, references as horizontal lines, wall time on a second axis."""
+    steps = sorted(evals)
+    shown = {k: v for k, v in METRICS.items() if any(v[1](evals[s]) is not None for s in steps)}
+    cols = 4
+    rows = -(-len(shown) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.7 * rows), layout="constrained", squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_visible(False)
+    wall = [evals[s].get("wall_seconds_per_audio_second") for s in steps]
+    for ax, (key, (label, get)) in zip(axes.flat, shown.items()):
+        values = [get(evals[s]) for s in steps]
+        ax.plot(steps, [np.nan if v is None else v for v in values], "o-", color="tab:blue", label="generated")
+        for ref, (ref_label, colour) in REFERENCE_STYLE.items():
+            v = get(references[ref]) if ref in references else None
+            if v is not None:
+                ax.axhline(v, color=colour, ls="--", lw=1, label=ref_label)
+        ax.set_xscale("log")
+        ax.set_xticks(steps, [str(s) for s in steps])
+        ax.minorticks_off()
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("sampling steps", fontsize=8)
+        ax.tick_params(labelsize=7)
+        twin = ax.twinx()
+        twin.plot(steps, [np.nan if w is None else w for w in wall], ":", color="tab:purple", lw=1)
+        twin.tick_params(labelsize=6, colors="tab:purple")
+        twin.set_ylabel("wall s / audio s", fontsize=7, color="tab:purple")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle(title)
+    return save_both(fig, stem)
+
+
+def mels_real_vs_generated(real: list[np.ndarray], generated: list[np.ndarray], stem: str | Path, params, title: str = "") -> list[Path]:
+    """The paper's figure: real log-mels on the top row, generated below, one colour scale."""
+    n = min(len(real), len(generated))  # equal rows: generated #i sits under real #i
+    titles = [f"real #{i}" for i in range(n)] + [f"generated #{i}" for i in range(n)]
+    paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
+    for path in paths:
+        mel_grid(list(real[:n]) + list(generated[:n]), titles, path, params, columns=max(n, 1), suptitle=title)
+    return paths

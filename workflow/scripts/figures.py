@@ -1,0 +1,31 @@
+import json
+from pathlib import Path
+
+from _common import start
+
+log = start(snakemake)  # noqa: F821
+
+import numpy as np  # noqa: E402
+
+from cry_diffusion import evalplots, segment  # noqa: E402
+from cry_diffusion.mel import MelParams, log_mel  # noqa: E402
+
+inp, p = snakemake.input, snakemake.params  # noqa: F821
+out = Path(snakemake.output[0])  # noqa: F821
+out.mkdir(parents=True, exist_ok=True)
+mel_params = MelParams.from_dict(p.mel)
+top = max(p.steps)
+for name in p.datasets:
+    evals = {s: json.loads(open(inp[f"{name}/eval/steps-{s}"]).read()) for s in p.steps}
+    refs = {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in evalplots.REFERENCE_STYLE}
+    table = segment.read_table(inp[f"{name}/table"])
+    heldout = table.loc[table["split"] == "heldout", "index"].to_numpy()
+    if len(heldout) == 0:
+        heldout = table["index"].to_numpy()
+    real = np.load(inp[f"{name}/npy"], mmap_mode="r")[heldout[:4]]
+    generated = np.load(inp[f"{name}/samples/{top}/npy"])[:4]
+    evalplots.mels_real_vs_generated(list(log_mel(real, mel_params)), list(log_mel(generated, mel_params)),
+                                     out / f"{name}_mels", mel_params, f"{name}: real (top) and generated at {top} steps")  # fmt: skip
+    evalplots.feature_histograms(evals[top], out / f"{name}_features", f"{name}: real held-out against generated at {top} steps")
+    evalplots.quality_vs_steps(evals, refs, out / f"{name}_quality", f"{name}: quality against sampling steps")
+log.info("figures in %s: %s", out, sorted(f.name for f in out.iterdir()))
