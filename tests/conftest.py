@@ -21,6 +21,24 @@ def write(path: Path, audio: np.ndarray, rate: int, subtype: str = "PCM_16") -> 
     return path
 
 
+@pytest.fixture(autouse=True)
+def restore_torch_threads():
+    """Training sets torch's global thread count; leave it as found for the next test."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models: a second thread only adds synchronisation, which costs a lot on a busy CPU."""
+    import torch
+
+    torch.set_num_threads(1)  # restore_torch_threads puts it back
+
+
 @pytest.fixture
 def bad_corpus(tmp_path) -> Path:
     return make_bad_corpus(tmp_path / "corpus")

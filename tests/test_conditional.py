@@ -13,7 +13,6 @@ import time
 
 import numpy as np
 import pytest
-import torch
 
 from cry_diffusion import SAMPLE_RATE
 from cry_diffusion.diffusion import DiffusionParams
@@ -24,14 +23,6 @@ from cry_diffusion.train import TrainParams, train
 
 pytestmark = pytest.mark.slow
 CLASSES = ("deaf", "pain")  # all five need several times the training to learn: too slow for a test
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    # train(threads=1) sets torch's global thread count; leave it as found for the other tests
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def mean_f0(audio: np.ndarray, fmin=200.0, fmax=1000.0, band_hz=2000.0, frame=1024, hop=256) -> np.ndarray:

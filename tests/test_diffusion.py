@@ -16,13 +16,7 @@ from cry_diffusion.model import DiffWave, ModelParams
 P = DiffusionParams()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # these models are tiny: a second thread only adds synchronisation, which costs a lot on a busy CPU
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(num_classes=0):

@@ -5,7 +5,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from cry_diffusion import SAMPLE_RATE, evaluate
 from cry_diffusion.embedding import EmbeddingParams, classify, embed, train_embedding
@@ -20,13 +19,6 @@ def tones(freqs, seconds=0.5, seed=0, amplitude=0.5):
     t = np.arange(round(seconds * SAMPLE_RATE)) / SAMPLE_RATE
     waves = [amplitude * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi)) for f in freqs]
     return (np.stack(waves) + 0.01 * rng.standard_normal((len(freqs), len(t)))).astype(np.float32)
-
-
-@pytest.fixture(autouse=True)
-def restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("freq", [250.0, 440.0, 900.0])

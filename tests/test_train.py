@@ -27,14 +27,6 @@ TINY_CLI = ["--residual-layers", "2", "--residual-channels", "8", "--dilation-cy
             "--crop-samples", "2000", "--learning-rate", "1e-3", "--threads", "1"]
 
 
-@pytest.fixture(autouse=True)
-def restore_threads():
-    # train(threads=1) sets torch's global thread count; leave it as found for the other tests
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
-
-
 def tones(per_freq=16, seconds=1.0, seed=0):
     """Sine tones at FREQS with random phase, amplitude 0.5; labels = index of the frequency."""
     rng = np.random.default_rng(seed)

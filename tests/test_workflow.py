@@ -105,6 +105,12 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert len(seen["audio"]) == 2 * 14 and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
+    # A pair is marked as a near copy exactly when the evaluation flagged it.
+    flagged = 0
+    for name in ("embedded", "messy"):
+        nn = json.loads((run / "results" / name / "evaluation" / "steps-200.json").read_text())["nearest_train"]
+        flagged += sum(d < nn["threshold"] for d in sorted(nn["distance"])[:3])
+    assert text.count('<span class="bad">near copy</span>') == flagged
 
 
 def test_mel_change_reruns_mel_and_after_only(run):

@@ -183,7 +183,7 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
         "pairs_steps": top,
         "copy_threshold": nn["threshold"],
         "pairs": [
-            {"label": f"#{i}", "distance": nn["distance"][i], "copy": nn["distance"][i] < nn["threshold"],
+            {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] < nn["threshold"],
              "generated": wav_uri(samples[top][i]), "train": wav_uri(train_segments[nn["index"][i]])}  # fmt: skip
             for i in np.argsort(nn["distance"])[:pairs].tolist()
         ],
