@@ -119,6 +119,27 @@ def test_matches_plain_reference(num_classes):
         torch.testing.assert_close(model(x, t.float(), label), ref(x, t, label), atol=1e-5, rtol=1e-5)
 
 
+def test_gradients_match_plain_reference():
+    """The fused gate and folded scalings (model.ResidualLayer) must train exactly like the textbook layer."""
+    p = ModelParams(residual_layers=5, residual_channels=8, dilation_cycle=3)
+    model = randomised(DiffWave(p)).train()
+    ref = ReferenceDiffWave(p).copy_from(model).train()
+    x, t = torch.randn(3, 500), torch.tensor([3, 60, 190])
+    target = torch.randn(3, 500)
+    for m in (model, ref):
+        F.mse_loss(m(x, t), target).backward()
+    C = p.residual_channels
+    for i, layer in enumerate(model.layers):
+        torch.testing.assert_close(layer.dilated_conv.weight.grad, ref.dil[i].weight.grad, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(layer.dilated_conv.bias.grad, ref.dil[i].bias.grad, atol=1e-5, rtol=1e-4)
+        # the last layer's residual feeds nothing: no gradient in the plain form, zeros in ours
+        res_grad = ref.res[i].weight.grad if ref.res[i].weight.grad is not None else torch.zeros_like(ref.res[i].weight)
+        torch.testing.assert_close(layer.output_projection.weight.grad[:C], res_grad, atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(layer.output_projection.weight.grad[C:], ref.skip[i].weight.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model.input_projection.weight.grad, ref.inp.weight.grad, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(model.step_projection.weight.grad[:C], ref.proj[0].weight.grad, atol=1e-5, rtol=1e-4)
+
+
 def test_fractional_step_interpolates_between_neighbours():
     model = DiffWave(SMALL)
     e = model.step_embedding(torch.tensor([3.25]))

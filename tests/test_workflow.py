@@ -73,7 +73,8 @@ def test_outputs_exist_and_agree(run):
             assert (run / "results" / "logs" / name / f"{rule}.log").exists()
             assert (run / "results" / "benchmarks" / name / f"{rule}.tsv").exists()
     figures = {p.name for p in (run / "results" / "figures").iterdir()}
-    assert {f"{n}_{k}.{ext}" for n in ("embedded", "messy") for k in ("mels", "features", "quality") for ext in ("png", "pdf")} <= figures
+    assert {f"{n}_{k}.{ext}" for n in ("embedded", "messy") for k in ("mels", "features", "quality", "time_to_quality")
+            for ext in ("png", "pdf")} <= figures
     corpus = sorted((run / "results" / "embedded_corpus").rglob("*.wav"))
     assert len(corpus) == 10
     manifest = pd.read_csv(run / "results" / "embedded" / "manifest.csv")
@@ -99,12 +100,16 @@ def test_report_opens_with_images_and_playable_audio(run):
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
-    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels, 2 evaluation figures;
+    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels, 3 evaluation figures;
     # 3 + 3 real and 4 generated clips, and 2 nearest-neighbour pairs (generated + training segment).
-    assert len(seen["images"]) == 2 * 13 and all(i["ok"] for i in seen["images"])
+    assert len(seen["images"]) == 2 * 14 and all(i["ok"] for i in seen["images"])
     assert len(seen["audio"]) == 2 * 14 and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
+    # the time-to-quality table: the 6-step set judged against the 200-step chain, as tradeoff.json says
+    result = json.loads((run / "results" / "embedded" / "evaluation" / "tradeoff.json").read_text())
+    assert result["base_steps"] == 200 and [r["steps"] for r in result["rows"]] == [200, 6]
+    assert "Time to quality" in text and ("no worse" if result["rows"][1]["no_worse"] else ">worse<") in text
     # A pair is marked as a near copy exactly when the evaluation flagged it.
     flagged = 0
     for name in ("embedded", "messy"):

@@ -96,6 +96,46 @@ def quality_vs_steps(evals: dict[int, dict], references: dict[str, dict], stem: 
     return save_both(fig, stem)
 
 
+def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path, title: str = "") -> list[Path]:
+    """FAD (with its interval) and the acoustic distances against wall time per audio second, one point per step count.
+
+    `result` is cry_diffusion.tradeoff.compare's; the fastest set no worse than the baseline is ringed.
+    """
+    rows = [r for r in result["rows"] if r["wall_seconds_per_audio_second"]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
+    wall = np.array([r["wall_seconds_per_audio_second"] for r in rows])
+    fad = np.array([r["fad"]["value"] for r in rows])
+    err = np.array([[r["fad"]["value"] - r["fad"]["low"], r["fad"]["high"] - r["fad"]["value"]] for r in rows]).T
+    left.errorbar(wall, fad, yerr=np.clip(err, 0, None), fmt="o", color="tab:blue", capsize=3, label="generated")
+    for ref, (label, colour) in REFERENCE_STYLE.items():
+        if ref in references:
+            left.axhline(references[ref]["fad"]["value"], color=colour, ls="--", lw=1, label=label)
+    base = next((r for r in rows if r["steps"] == result["base_steps"]), None)
+    # each acoustic distance relative to the baseline's: 1 = as far from real audio as the full chain
+    for name, label in FEATURES.items():
+        b = base["w1"].get(name) if base else None
+        ys = [r["w1"][name] / b if b and r["w1"].get(name) is not None else np.nan for r in rows]
+        right.plot(wall, ys, "o", ms=4, alpha=0.8, label=label)
+    right.axhline(1.0, color="k", lw=1)
+    fastest = result.get("fastest_no_worse")
+    for r, x, y in zip(rows, wall, fad):
+        mark = "worse" if r["worse_on"] else "no worse"
+        left.annotate(f"{r['steps']} {r['sampler'] or ''}" + ("" if r["steps"] == result["base_steps"] else f"\n{mark}"),
+                      (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+        if fastest and r["steps"] == fastest["steps"]:
+            left.plot([x], [y], "o", ms=14, mfc="none", mec="tab:orange", mew=2, label="fastest no worse")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("wall seconds per second of audio")
+    left.set_ylabel("FAD (lower is better)")
+    right.set_ylabel("W1 / W1 of the full chain")
+    right.set_yscale("log")
+    left.legend(fontsize=7)
+    right.legend(fontsize=6, ncol=2)
+    fig.suptitle(title)
+    return save_both(fig, stem)
+
+
 def mels_real_vs_generated(real: list[np.ndarray], generated: list[np.ndarray], stem: str | Path, params, title: str = "") -> list[Path]:
     """The paper's figure: real log-mels on the top row, generated below, one colour scale."""
     n = min(len(real), len(generated))  # equal rows: generated #i sits under real #i

@@ -140,6 +140,9 @@ def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | Non
                           "real_median": float(np.median(r.real_nearest)), "median": float(np.median(dist)),
                           "near_copies": int((dist < r.copy_threshold).sum())},  # fmt: skip
         "accuracy": float(np.mean(np.array(predicted) == np.array(labels))) if predicted else None,
+        # kept so that sets can be compared with each other afterwards (cry_diffusion.tradeoff)
+        "embeddings": e.tolist(),
+        "reference_embeddings": r.ref.tolist(),
     }
 
 

@@ -20,6 +20,7 @@ from . import SAMPLE_RATE
 from .audio import write_wav
 from .diffusion import DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
+from .train import amp_dtype
 
 
 def load_model(path, device=None) -> tuple[DiffWave, dict]:
@@ -31,12 +32,15 @@ def load_model(path, device=None) -> tuple[DiffWave, dict]:
 
 
 def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labels=None, guidance_scale: float = 1.0,
-             batch_size: int = 16, device=None, threads: int = 0) -> tuple[np.ndarray, dict]:
+             batch_size: int = 16, device=None, threads: int = 0, precision: str = "auto",
+             compile: str = "auto") -> tuple[np.ndarray, dict]:
     """n waveforms of `seconds` each -> (float32 [n, samples] in [-1, 1], info dict).
 
     labels: None (unconditional), "each" (a class-conditional model cycles through its
     classes, an unconditional one ignores it), one class index / class name, or one per
-    waveform. The same seed gives the same audio on the same device.
+    waveform. The same seed gives the same audio on the same device. precision and compile
+    as for training ("auto": bf16 autocast and torch.compile with CUDA graphs on a GPU, plain
+    float32 on the CPU, where neither pays: benchmarks/sampling.py).
     """
     if threads:
         torch.set_num_threads(threads)
@@ -53,14 +57,21 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the noise does not depend on the device
 
+    amp = amp_dtype(precision, device)
+    net = model
+    if compile == "on" or (compile == "auto" and device.type == "cuda"):
+        # every step runs the same shapes: "reduce-overhead" replays them as one CUDA graph
+        net = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
+
     start = time.perf_counter()
-    audio = sample(model, params, n, length, sampler, steps, labels=labels, guidance_scale=guidance_scale,
-                   generator=generator, device=device, batch_size=batch_size)
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        audio = sample(net, params, n, length, sampler, steps, labels=labels, guidance_scale=guidance_scale,
+                       generator=generator, device=device, batch_size=batch_size)
     audio = audio.cpu().numpy()  # waits for the device, so the wall time below is the real one
     wall = time.perf_counter() - start
     info = {"sampler": sampler, "steps": steps, "n": n, "seconds": seconds, "seed": seed,
             "labels": labels, "label_names": [class_names[k] for k in labels] if labels else None,
-            "guidance_scale": guidance_scale, "device": str(device), "model_step": ckpt.get("step"),
+            "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None, "model_step": ckpt.get("step"),
             "wall_seconds": wall, "audio_seconds_per_wall_second": n * length / SAMPLE_RATE / wall,
             "wall_seconds_per_audio_second": wall / (n * length / SAMPLE_RATE)}
     return audio, info

@@ -53,20 +53,30 @@ def _filters(params: MelParams):
     return torch.from_numpy(fb.astype(np.float32))
 
 
-def log_mel(audio, params: MelParams = MelParams(), batch: int = 256) -> np.ndarray:
-    """Natural-log mel magnitude of float audio [N, samples] (or [samples]) -> [N, n_mels, frames]."""
+def mel_shape(shape: tuple[int, ...], params: MelParams = MelParams()) -> tuple[int, ...]:
+    """Shape of log_mel's result for audio of `shape` ([N, samples] or [samples])."""
+    return (*shape[:-1], params.n_mels, params.frames(shape[-1]))
+
+
+def log_mel(audio, params: MelParams = MelParams(), batch: int = 256, out: np.ndarray | None = None) -> np.ndarray:
+    """Natural-log mel magnitude of float audio [N, samples] (or [samples]) -> [N, n_mels, frames].
+
+    `audio` may be a memory map: it is read `batch` rows at a time, and with `out` (e.g. an
+    np.lib.format.open_memmap of mel_shape(audio.shape)) nothing the size of the data is held
+    in memory, however many hours it spans.
+    """
     import torch  # here, not at the top: figure-only rules import MelParams without torch
 
-    x = torch.as_tensor(np.asarray(audio, dtype=np.float32))
-    squeeze = x.ndim == 1
-    x = x.reshape(-1, x.shape[-1])
+    squeeze = np.ndim(audio) == 1
+    rows = np.asarray(audio)[None] if squeeze else audio
+    if out is None:
+        out = np.empty(mel_shape(rows.shape, params), np.float32)
     window = torch.hann_window(params.win_length)
     fb = _filters(params)
-    out = []
     with torch.inference_mode():
-        for chunk in x.split(batch):
+        for i in range(0, len(rows), batch):
+            chunk = torch.from_numpy(np.array(rows[i:i + batch], dtype=np.float32))  # a copy: memmaps are read-only
             spec = torch.stft(chunk, params.n_fft, params.hop_length, params.win_length, window,
                               center=True, pad_mode="reflect", return_complex=True).abs()  # fmt: skip
-            out.append(torch.log(torch.clamp(fb @ spec, min=params.floor)))
-    mels = torch.cat(out).numpy() if out else np.zeros((0, params.n_mels, params.frames(x.shape[-1])), np.float32)
-    return mels[0] if squeeze else mels
+            out[i:i + batch] = torch.log(torch.clamp(fb @ spec, min=params.floor)).numpy()
+    return out[0] if squeeze else out

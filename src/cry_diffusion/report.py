@@ -163,8 +163,26 @@ def evaluation_row(label: str, e: dict, kind: str) -> dict:
     }
 
 
+def tradeoff_section(result: dict) -> dict:
+    """The time-to-quality table: every step count against the full chain (cry_diffusion.tradeoff.compare)."""
+    from .features import FEATURES
+
+    def diff(d):
+        return "baseline" if d is None else f"{d['value']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]"
+
+    rows = [{"steps": r["steps"], "sampler": r["sampler"] or "", "n": r["n"],
+             "wall": _fmt(r["wall_seconds_per_audio_second"], ".3f"), "speedup": _fmt(r["speedup"], ".1f"),
+             "fad": f"{r['fad']['value']:.3g} [{r['fad']['low']:.3g}, {r['fad']['high']:.3g}]",
+             "fad_diff": diff(r["difference"] and r["difference"]["fad"]),
+             "worse_on": ", ".join("FAD" if k == "fad" else FEATURES[k] for k in r["worse_on"]) or "nothing",
+             "no_worse": r["no_worse"]} for r in result["rows"]]  # fmt: skip
+    return {"rows": rows, "fastest": result["fastest_no_worse"], "base_steps": result["base_steps"],
+            "base_sampler": result["base_sampler"], "confidence": result["confidence"]}
+
+
 def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embedding: dict, figures: dict[str, str | Path],
-                       samples: dict[int, np.ndarray], train_segments: np.ndarray, pairs: int = 3) -> dict:  # fmt: skip
+                       samples: dict[int, np.ndarray], train_segments: np.ndarray, pairs: int = 3,
+                       tradeoff: dict | None = None) -> dict:  # fmt: skip
     """What the report says of one dataset's evaluation: the metrics table, figures, nearest-neighbour pairs."""
     from .features import FEATURES
 
@@ -181,6 +199,7 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
         + [evaluation_row(labels[r], references[r], "baseline") for r in ("tones", "noise")],
         "figures": {key: png_uri(path) for key, path in figures.items()},
         "pairs_steps": top,
+        "tradeoff": tradeoff_section(tradeoff) if tradeoff else None,
         "copy_threshold": nn["threshold"],
         "pairs": [
             {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] < nn["threshold"],

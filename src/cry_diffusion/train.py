@@ -81,7 +81,8 @@ def _setup(device) -> tuple[int, int, torch.device, bool]:
     return rank, world, device, owns_group
 
 
-def _amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """Autocast dtype for a precision setting ("auto": bf16 on GPUs that have it, else fp16; none on the CPU)."""
     if precision == "auto":
         if device.type != "cuda":
             return None
@@ -163,7 +164,7 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
 
 def _train(segments, labels, model_params, diffusion_params, tp, out_path, checkpoint_dir, loss_csv, class_names,
            rank, world, device):
-    amp_dtype = _amp_dtype(tp.precision, device)
+    amp = amp_dtype(tp.precision, device)
     if tp.threads:
         torch.set_num_threads(tp.threads)
     torch.manual_seed(tp.seed)  # the same initial weights on every rank
@@ -172,7 +173,7 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
     params = [p for _, p in model.named_parameters()]
     ema = [p.detach().clone() for p in params]
     opt = torch.optim.Adam(params, lr=tp.learning_rate, fused=True if device.type == "cuda" else None)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp_dtype == torch.float16)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     data_gen = torch.Generator().manual_seed(tp.seed + rank)
     noise_gen = torch.Generator(device).manual_seed(tp.seed + rank + 1_000_003)
 
@@ -235,7 +236,7 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
                 audio = audio.pin_memory()
             audio = audio.to(device, non_blocking=True)
 
-            with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

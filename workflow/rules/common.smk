@@ -180,6 +180,7 @@ def report_inputs(wildcards):
             files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
         files[f"{name}/embedding"] = f"results/{name}/embedding.json"
+        files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
     files["figures"] = "results/figures"
     return files
 
@@ -211,6 +212,7 @@ def figure_inputs(wildcards):
     files = {}
     for name in DATASETS:
         files |= {f"{name}/npy": f"results/{name}/segments.npy", f"{name}/table": f"results/{name}/segments.csv"}
+        files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
         for steps in STEPS:
             files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"

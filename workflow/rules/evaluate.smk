@@ -45,6 +45,25 @@ rule evaluate:
         "../scripts/evaluate.py"
 
 
+rule tradeoff:
+    """Time to quality: every step count against the full chain by a paired bootstrap, and the fastest no-worse one."""
+    input:
+        lambda w: [f"results/{w.dataset}/evaluation/steps-{s}.json" for s in STEPS],
+    output:
+        "results/{dataset}/evaluation/tradeoff.json",
+    params:
+        evaluation=evaluation_params,
+        steps=STEPS,
+        base=config["diffusion"]["steps"],
+        code=code_hash("tradeoff", "evaluate", "features"),
+    log:
+        "results/logs/{dataset}/tradeoff.log",
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/tradeoff.py"
+
+
 rule figures:
     """The paper's figures (real against generated mels) and ours (feature histograms, quality against steps), PNG and PDF."""
     input:

@@ -29,6 +29,6 @@ scores = evaluate.score(ref, bundle, audio, labels)
 scores |= {"subject": subject, "embedding": bundle["kind"], "heldout_segments": len(heldout),
            "halves_from_train": len(heldout) < 2}  # fmt: skip
 if subject.startswith("steps-"):
-    scores["wall_seconds_per_audio_second"] = info["wall_seconds_per_audio_second"]
+    scores |= {"wall_seconds_per_audio_second": info["wall_seconds_per_audio_second"], "sampler": info["sampler"]}
 log.info("FAD %s, NDB %s", scores["fad"], scores["ndb"])
 atomic.write_text(snakemake.output[0], json.dumps(scores, indent=1))  # noqa: F821

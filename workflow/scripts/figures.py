@@ -28,4 +28,6 @@ for name in p.datasets:
                                      out / f"{name}_mels", mel_params, f"{name}: real (top) and generated at {top} steps")  # fmt: skip
     evalplots.feature_histograms(evals[top], out / f"{name}_features", f"{name}: real held-out against generated at {top} steps")
     evalplots.quality_vs_steps(evals, refs, out / f"{name}_quality", f"{name}: quality against sampling steps")
+    result = json.loads(open(inp[f"{name}/tradeoff"]).read())
+    evalplots.quality_vs_time(result, refs, out / f"{name}_time_to_quality", f"{name}: quality against sampling time")
 log.info("figures in %s: %s", out, sorted(f.name for f in out.iterdir()))

@@ -43,9 +43,10 @@ for name in params.datasets:
         evals,
         {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")},
         json.loads(open(inp[f"{name}/embedding"]).read()),
-        {key: f"{inp.figures}/{name}_{key}.png" for key in ("quality", "features")},
+        {key: f"{inp.figures}/{name}_{key}.png" for key in ("quality", "features", "time_to_quality")},
         {steps: audio for steps, (audio, _) in samples.items()},
         train,
+        tradeoff=json.loads(open(inp[f"{name}/tradeoff"]).read()),
     )
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821

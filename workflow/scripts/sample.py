@@ -21,6 +21,8 @@ audio, info = generate.generate(
     batch_size=s["batch_size"],
     device=None if p.device == "auto" else p.device,
     threads=snakemake.threads,  # noqa: F821
+    precision=s["precision"],
+    compile=s["compile"],
 )
 log.info("%s", {k: v for k, v in info.items() if k not in ("labels", "label_names")})
 generate.write_wavs(audio, out.wav, prefix=f"steps{s['steps']}", names=info["label_names"])

@@ -1,0 +1,174 @@
+"""Shared parts of the benchmarks: the reference DiffWave, alternating timers, FLOP counts, peak memory.
+
+Not a benchmark itself; the scripts beside it are. Timings on a shared machine swing
+by several times between minutes, so every comparison here alternates the contenders
+in one process and reports the median of per-round ratios, never two separate runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+ROOT = Path(__file__).resolve().parents[1]
+DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # autocast dtype per --precision
+
+
+def common_args(description: str) -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
+    ap.add_argument("--layers", type=int, default=30, help="residual layers (the paper: 30)")
+    ap.add_argument("--channels", type=int, default=64, help="residual channels (the paper: 64)")
+    ap.add_argument("--rounds", type=int, default=5, help="timed rounds per contender, after one warm-up")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
+                    help="autocast dtype for our model (the reference always runs float32, as lmnt ships it)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile our model (CUDA graphs when sampling)")
+    return ap
+
+
+def setup(args) -> torch.device:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32: TF32 would flatter the reference
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def machine(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{torch.cuda.get_device_name(device)}, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch threads, torch {torch.__version__}"
+
+
+def reference_model(layers: int, channels: int, diffusion_steps: int = 200) -> nn.Module:
+    """lmnt-com/diffwave 0.1.7 made unconditional: no upsampler, n_mels=1, a [B, 1, 1] zero spectrogram.
+
+    The zero spectrogram still goes through each layer's 1x1 conditioner projection (a
+    [B, 2C, 1] result that broadcasts over time), so the reference pays one extra add per layer.
+    """
+    try:
+        from diffwave.model import DiffWave as LmntDiffWave
+        from diffwave.params import params as lmnt_params
+    except ImportError:
+        sys.exit("the reference needs `pip install --no-deps diffwave==0.1.7` (its torchaudio import is never used here)")
+    p = copy.copy(lmnt_params)
+    p.residual_layers, p.residual_channels, p.n_mels = layers, channels, 1
+    p.noise_schedule = list(torch.linspace(1e-4, 0.02, diffusion_steps).tolist())
+    net = LmntDiffWave(p)
+    net.spectrogram_upsampler = nn.Identity()
+
+    class Reference(nn.Module):
+        """Our calling convention, model(audio, step, label=None), around lmnt's model(audio, spectrogram, step)."""
+
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, audio, step, label=None):
+            zeros = torch.zeros(audio.shape[0], 1, 1, device=audio.device, dtype=audio.dtype)
+            if step.is_floating_point():
+                # lmnt's fractional-step lerp only broadcasts for one step (as its own sampler passes):
+                # the fast sampler's steps are the same across the batch, so one stands for all
+                step = step[:1]
+            return self.net(audio, zeros, step).squeeze(1)
+
+    return Reference()
+
+
+def our_model(layers: int, channels: int) -> nn.Module:
+    from cry_diffusion.model import DiffWave, ModelParams
+
+    return DiffWave(ModelParams(residual_layers=layers, residual_channels=channels))
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def alternate(contenders: dict, rounds: int, device: torch.device, warmup: int = 1) -> dict[str, list[float]]:
+    """Wall seconds of each callable, run in turn `rounds` times after `warmup` untimed turns."""
+    times = {name: [] for name in contenders}
+    for r in range(warmup + rounds):
+        for name, fn in contenders.items():
+            sync(device)
+            t0 = time.perf_counter()
+            fn()
+            sync(device)
+            if r >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
+    """Median over rounds of slow/fast: each round's pair ran back to back, under the same load."""
+    return statistics.median(a / b for a, b in zip(times[slow], times[fast]))
+
+
+def count_flops(fn) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def matmul_peak(device: torch.device, dtype=torch.float32, n: int = 4096, reps: int = 5) -> float:
+    """Best FLOP/s of one square matmul: the ceiling the models' convolutions and matmuls are held to."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    best = float("inf")
+    for _ in range(reps + 1):
+        sync(device)
+        t0 = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * n**3 / best
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS")) / 1024
+
+
+def reset_peak_rss() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # "5": reset VmHWM to the current RSS (Linux >= 4.0)
+        f.write("5")
+
+
+def peak_rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def child_peak(script: str, argv: list[str]) -> float:
+    """Run `script --probe ...` in a fresh process and read back the MB it printed last (its measured peak)."""
+    out = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def table(rows: list[list], header: list[str]) -> str:
+    cells = [header] + [[f"{c:.3g}" if isinstance(c, float) else str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])

@@ -1,0 +1,117 @@
+"""Training throughput: our DiffWave against lmnt-com/diffwave 0.1.7, and both against the machine's matmul peak.
+
+    pip install --no-deps diffwave==0.1.7
+    python benchmarks/training.py                       # paper size: 30 x 64, batch 4 x 1 s
+    python benchmarks/training.py --device cuda --precision bf16 --compile --batch 16
+
+One training step = noise + forward + MSE + backward + gradient clipping + Adam, the
+same loop for both models. The two alternate in one process (warm-up excluded); FLOPs
+are counted by torch.utils.flop_counter, not estimated; peak memory is that of one step,
+each model in a fresh process (CPU: resident set; CUDA: allocator peak).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+
+import _bench
+from cry_diffusion import diffusion
+
+
+def make_step(model, batch: int, samples: int, device, precision: str):
+    params = diffusion.DiffusionParams()
+    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    audio = (0.1 * torch.randn(batch, samples)).to(device)
+    gen = torch.Generator(device).manual_seed(0)
+    dtype = _bench.DTYPES[precision]
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = diffusion.loss(model, audio, None, params, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+
+    return step
+
+
+def build(which: str, args, device):
+    torch.manual_seed(0)
+    if which == "reference":
+        return _bench.reference_model(args.layers, args.channels).to(device), "fp32"
+    model = _bench.our_model(args.layers, args.channels).to(device)
+    if args.compile:
+        model = torch.compile(model)
+    return model, args.precision
+
+
+def probe(args, device) -> None:
+    """In a fresh process: the peak memory one training step adds, printed as the last line."""
+    model, precision = build(args.probe, args, device)
+    step = make_step(model, args.batch, args.samples, device, precision)
+    step()  # first step: lazy allocations (optimizer state, kernels) count as steady state after it
+    _bench.sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        step()
+        _bench.sync(device)
+        print((torch.cuda.max_memory_allocated(device) - base) / 2**20)
+    else:
+        base = _bench.rss_mb()
+        _bench.reset_peak_rss()
+        step()
+        print(_bench.peak_rss_mb() - base)
+
+
+def main() -> None:
+    ap = _bench.common_args(__doc__)
+    ap.add_argument("--batch", type=int, default=4)
+    ap.add_argument("--samples", type=int, default=16_000, help="crop length in samples (16,000 = 1 s)")
+    ap.add_argument("--probe", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    device = _bench.setup(args)
+    if args.probe:
+        return probe(args, device)
+
+    print(f"machine: {_bench.machine(device)}")
+    print(f"config: {args.layers} layers x {args.channels} channels, batch {args.batch} x {args.samples} samples, "
+          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32")
+    print("reference: lmnt-com/diffwave 0.1.7, spectrogram_upsampler -> Identity, n_mels=1, "
+          "a [B, 1, 1] zero spectrogram broadcast over time\n")
+    models = {name: build(name, args, device) for name in ("reference", "ours")}
+    steps = {name: make_step(m, args.batch, args.samples, device, prec) for name, (m, prec) in models.items()}
+    flops = {name: _bench.count_flops(fn) for name, fn in steps.items()}  # also the warm-up step
+    times = _bench.alternate(steps, args.rounds, device)
+    peak = {"fp32": _bench.matmul_peak(device)}
+    if args.precision != "fp32":
+        peak[args.precision] = _bench.matmul_peak(device, _bench.DTYPES[args.precision])
+    peak["fp32"] = max(peak["fp32"], _bench.matmul_peak(device))  # again, after the models: the better of two
+    mem = {}
+    for name in steps:
+        mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name])
+
+    rows = []
+    for name in ("reference", "ours"):
+        sec = statistics.median(times[name])
+        prec = models[name][1]
+        ceiling = peak.get(prec, peak["fp32"])
+        rows.append([name, prec, sec, args.batch * args.samples / 16_000 / sec, flops[name] / 1e9,
+                     flops[name] / sec / 1e9, f"{100 * flops[name] / sec / ceiling:.0f}%", mem[name]])
+    print(_bench.table(rows, ["model", "dtype", "s/step", "audio s/s", "GFLOP/step", "GFLOP/s", "of peak", "peak MB"]))
+    print("\nmatmul peak (4096^2): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
+    print(f"ours is {_bench.ratio(times, 'reference', 'ours'):.2f}x the reference's speed "
+          f"(median of {args.rounds} back-to-back rounds; per-round times: "
+          f"ours {', '.join(f'{t:.2f}' for t in times['ours'])} s, "
+          f"reference {', '.join(f'{t:.2f}' for t in times['reference'])} s)")
+    print(f"peak memory of one step: ours {mem['ours']:.0f} MB, reference {mem['reference']:.0f} MB "
+          f"({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Time to quality (cry_diffusion.tradeoff): the paired bootstrap tells a same-quality set from a worse one.
+
+    pytest tests/test_tradeoff.py
+"""
+
+import numpy as np
+
+from cry_diffusion.evaluate import EvalParams, frechet
+from cry_diffusion.features import FEATURES
+from cry_diffusion.tradeoff import compare
+
+
+def evaluation(rng, n, shift, wall, ref, ref_feats, sampler):
+    """An evaluation dict as cry_diffusion.evaluate.score writes it, for clips whose embeddings sit `shift` away."""
+    e = rng.standard_normal((n, 4)) + shift
+    feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES}
+    feats["f0_mean_hz"][0] = None  # an unvoiced clip: undefined pitch must not break the bootstrap
+    return {"n": n, "embeddings": e.tolist(), "reference_embeddings": ref.tolist(), "features": feats,
+            "reference_features": ref_feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
+            "fad": {"value": frechet(e, ref), "low": 0.0, "high": 0.0},
+            "wasserstein": {name: 0.0 for name in FEATURES}}
+
+
+def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
+    rng = np.random.default_rng(0)
+    ref = rng.standard_normal((60, 4))
+    ref_feats = {name: rng.standard_normal(60).tolist() for name in FEATURES}
+    evals = {200: evaluation(rng, 60, 0.0, 10.0, ref, ref_feats, "ancestral"),
+             50: evaluation(rng, 60, 0.0, 2.5, ref, ref_feats, "ddim"),
+             6: evaluation(rng, 60, 1.5, 0.3, ref, ref_feats, "fast")}  # fmt: skip
+    result = compare(evals, EvalParams(bootstrap=100))
+    rows = {r["steps"]: r for r in result["rows"]}
+    assert [r["steps"] for r in result["rows"]] == [200, 50, 6]
+    assert rows[200]["no_worse"] and rows[200]["difference"] is None
+    assert rows[50]["no_worse"], rows[50]["worse_on"]
+    d = rows[50]["difference"]["fad"]
+    assert d["low"] <= 0 <= d["high"]
+    assert not rows[6]["no_worse"] and "fad" in rows[6]["worse_on"] and "f0_mean_hz" in rows[6]["worse_on"]
+    assert rows[6]["difference"]["fad"]["low"] > 0
+    # the fastest set that is no worse: 50 steps, 4x less time than 200; 6 steps is faster but worse
+    assert result["fastest_no_worse"] == {"steps": 50, "sampler": "ddim", "speedup": 4.0}
