@@ -34,6 +34,8 @@ def common_args(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                     help="autocast dtype for our model (the reference always runs float32, as lmnt ships it)")
     ap.add_argument("--compile", action="store_true", help="torch.compile our model (CUDA graphs when sampling)")
+    ap.add_argument("--glibc-default", action="store_true",
+                    help="leave malloc as glibc sets it (the pipeline keeps big blocks for reuse: cry_diffusion.runtime)")
     return ap
 
 
@@ -41,6 +43,10 @@ def setup(args) -> torch.device:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    if device.type == "cpu" and not args.glibc_default:
+        from cry_diffusion.runtime import reuse_freed_memory
+
+        reuse_freed_memory()  # for both contenders alike: one process
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32: TF32 would flatter the reference
         torch.backends.cudnn.allow_tf32 = False

@@ -51,7 +51,8 @@ def main() -> None:
 
     print(f"machine: {_bench.machine(device)}")
     print(f"config: {args.layers} layers x {args.channels} channels, clips of {args.seconds} s, "
-          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32\n")
+          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32, "
+          f"malloc {'as glibc sets it' if args.glibc_default else 'keeping freed blocks (cry_diffusion.runtime)'}\n")
     flops = {}
     for batch in args.batches:
         x = torch.zeros(batch, length, device=device)

@@ -51,12 +51,17 @@ def build(which: str, args, device):
 
 
 def probe(args, device) -> None:
-    """In a fresh process: the peak memory one training step adds, printed as the last line."""
+    """In a fresh process: the memory one training step adds to the model and its inputs, printed as the last line.
+
+    The first step, on purpose: after it, glibc keeps much of the freed memory resident (its
+    mmap threshold rises), and a later step's peak would hide behind that.
+    """
     model, precision = build(args.probe, args, device)
     step = make_step(model, args.batch, args.samples, device, precision)
-    step()  # first step: lazy allocations (optimizer state, kernels) count as steady state after it
     _bench.sync(device)
     if device.type == "cuda":
+        step()  # CUDA's caching allocator gives memory back to itself, not the system: a later step is exact
+        _bench.sync(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
         step()
@@ -81,7 +86,8 @@ def main() -> None:
 
     print(f"machine: {_bench.machine(device)}")
     print(f"config: {args.layers} layers x {args.channels} channels, batch {args.batch} x {args.samples} samples, "
-          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32")
+          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32, "
+          f"malloc {'as glibc sets it' if args.glibc_default else 'keeping freed blocks (cry_diffusion.runtime)'}")
     print("reference: lmnt-com/diffwave 0.1.7, spectrogram_upsampler -> Identity, n_mels=1, "
           "a [B, 1, 1] zero spectrogram broadcast over time\n")
     models = {name: build(name, args, device) for name in ("reference", "ours")}
@@ -94,7 +100,8 @@ def main() -> None:
     peak["fp32"] = max(peak["fp32"], _bench.matmul_peak(device))  # again, after the models: the better of two
     mem = {}
     for name in steps:
-        mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name])
+        # glibc's default malloc in the probe: freed blocks go back at once, so the resident peak is what the step needs
+        mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name, "--glibc-default"])
 
     rows = []
     for name in ("reference", "ours"):

@@ -124,7 +124,7 @@ def test_mel_change_reruns_mel_and_after_only(run):
     config["mel"] = {"hop_ms": 12.5}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"mel", "embedding", "evaluate", "figures", "report"}
+        assert planned_rules(run) == {"mel", "embedding", "evaluate", "tradeoff", "figures", "report"}
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -137,7 +137,7 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/messy/segments.npy" in out and "output: results/embedded/segments.npy" not in out
         assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
-                                      "evaluate", "figures", "report"}  # fmt: skip
+                                      "evaluate", "tradeoff", "figures", "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -147,7 +147,7 @@ def test_a_new_step_count_samples_only_that(run):
     config["sampling"]["steps"] = [200, 6, 12]
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"sample", "evaluate", "figures", "report"}
+        assert planned_rules(run) == {"sample", "evaluate", "tradeoff", "figures", "report"}
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/embedded/samples/steps-12/samples.npy" in out
         assert "output: results/embedded/samples/steps-6/samples.npy" not in out
@@ -161,7 +161,7 @@ def test_training_change_retrains_and_resamples_only(run):
     config["train"]["steps"] = 40
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "figures", "report"}
+        assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "tradeoff", "figures", "report"}
         assert "output: results/embedded/evaluation/real.json" not in snakemake(run, "-n", "results/report.html").stdout
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))

@@ -131,7 +131,7 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
     right.set_ylabel("W1 / W1 of the full chain")
     right.set_yscale("log")
     left.legend(fontsize=7)
-    right.legend(fontsize=6, ncol=2)
+    right.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.suptitle(title)
     return save_both(fig, stem)
 

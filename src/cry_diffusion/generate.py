@@ -20,6 +20,7 @@ from . import SAMPLE_RATE
 from .audio import write_wav
 from .diffusion import DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
+from .runtime import reuse_freed_memory
 from .train import amp_dtype
 
 
@@ -55,6 +56,8 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
     sampler = choose_sampler(steps, params)
     length = round(seconds * SAMPLE_RATE)
     device = next(model.parameters()).device
+    if device.type == "cpu":
+        reuse_freed_memory()
     generator = torch.Generator().manual_seed(seed)  # on the CPU: the noise does not depend on the device
 
     amp = amp_dtype(precision, device)

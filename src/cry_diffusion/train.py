@@ -36,6 +36,7 @@ from . import SAMPLE_RATE, diffusion
 from .atomic import atomic_path
 from .diffusion import DiffusionParams
 from .model import DiffWave, ModelParams
+from .runtime import reuse_freed_memory
 
 log = logging.getLogger("cry_diffusion.train")
 KEEP_CHECKPOINTS = 2  # the newest two: one spare in case the newest is somehow unreadable
@@ -167,6 +168,8 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
     amp = amp_dtype(tp.precision, device)
     if tp.threads:
         torch.set_num_threads(tp.threads)
+    if device.type == "cpu":
+        reuse_freed_memory()
     torch.manual_seed(tp.seed)  # the same initial weights on every rank
     model = DiffWave(model_params).to(device)
     names = [n for n, _ in model.named_parameters()]

@@ -12,7 +12,7 @@ rule train:
         train=config["train"],
         device=config["device"],
         checkpoints=lambda w: f"results/{w.dataset}/checkpoints",
-        code=code_hash("model", "diffusion", "train"),
+        code=code_hash("model", "diffusion", "train", "runtime"),
     threads: 8
     resources:
         gpu=1,
@@ -39,7 +39,7 @@ rule sample:
         sampling=sampling_params,
         segment_seconds=lambda w: dataset(w)["segment_seconds"],
         device=config["device"],
-        code=code_hash("model", "diffusion", "generate"),
+        code=code_hash("model", "diffusion", "generate", "train", "runtime"),
     threads: 8
     resources:
         gpu=1,
