@@ -53,14 +53,23 @@ def frechet(a: np.ndarray, b: np.ndarray) -> float:
     return float(max(0.0, mean_term + (xa**2).sum() + (xb**2).sum() - 2 * trace_root))
 
 
+def interval(boots, confidence: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap values (None and NaN dropped); NaNs when none is left."""
+    values = [v for v in boots if v is not None and np.isfinite(v)]
+    if not values:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def fad(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
     """Fréchet distance with a bootstrap interval (both sets resampled)."""
     rng = np.random.default_rng(p.seed)
     boots = [frechet(test[rng.integers(0, len(test), len(test))], ref[rng.integers(0, len(ref), len(ref))])
              for _ in range(p.bootstrap)]  # fmt: skip
-    tail = 100 * (1 - p.confidence) / 2
-    low, high = np.percentile(boots, [tail, 100 - tail]) if boots else (np.nan, np.nan)
-    return {"value": frechet(test, ref), "low": float(low), "high": float(high)}
+    low, high = interval(boots, p.confidence)
+    return {"value": frechet(test, ref), "low": low, "high": high}
 
 
 def pairwise_mean(x: np.ndarray) -> float | None:

@@ -160,15 +160,15 @@ def inspect(path: Path, params: IngestParams) -> dict:
                 continue
             lo, hi = float(block.min()), float(block.max())
             if np.isfinite(lo) and np.isfinite(hi):  # the usual block: two passes instead of six
-                magnitude = None
                 peak = max(peak, -lo, hi)
+                if max(-lo, hi) >= 0.999:  # only a block that reaches full scale can hold clipped samples
+                    clipped += int((np.abs(block) >= 0.999).sum())
             else:  # NaN or Inf somewhere: count them, and judge the level on the finite samples
                 finite = np.isfinite(block)
                 nonfinite += int(block.size - finite.sum())
                 magnitude = np.abs(np.where(finite, block, 0.0))
                 peak = max(peak, float(magnitude.max()))
-            if max(-lo, hi) >= 0.999 or magnitude is not None:
-                clipped += int(((np.abs(block) if magnitude is None else magnitude) >= 0.999).sum())
+                clipped += int((magnitude >= 0.999).sum())
     except audio.DecodeError as exc:
         return row | {"reason": f"unreadable: {exc}"}
     row |= {"frames": frames, "duration_s": frames / info.sample_rate}

@@ -67,8 +67,9 @@ def log_mel(audio, params: MelParams = MelParams(), batch: int = 256, out: np.nd
     """
     import torch  # here, not at the top: figure-only rules import MelParams without torch
 
-    squeeze = np.ndim(audio) == 1
-    rows = np.asarray(audio)[None] if squeeze else audio
+    rows = audio if isinstance(audio, np.ndarray) else np.asarray(audio, np.float32)  # a memmap stays one
+    squeeze = rows.ndim == 1
+    rows = rows[None] if squeeze else rows
     if out is None:
         out = np.empty(mel_shape(rows.shape, params), np.float32)
     window = torch.hann_window(params.win_length)

@@ -145,6 +145,11 @@ def _fmt(value, spec: str = ".3g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
+def _with_interval(d: dict, spec: str = ".3g") -> str:
+    """{'value', 'low', 'high'} -> 'value [low, high]'."""
+    return f"{d['value']:{spec}} [{d['low']:{spec}}, {d['high']:{spec}}]"
+
+
 def evaluation_row(label: str, e: dict, kind: str) -> dict:
     """One line of the metrics table; `kind` (real, generated, baseline) colours it."""
     nn = e["nearest_train"]
@@ -152,7 +157,7 @@ def evaluation_row(label: str, e: dict, kind: str) -> dict:
         "label": label,
         "kind": kind,
         "n": e["n"],
-        "fad": f"{e['fad']['value']:.3g} [{e['fad']['low']:.3g}, {e['fad']['high']:.3g}]",
+        "fad": _with_interval(e["fad"]),
         "ndb": f"{e['ndb']['ndb']}/{e['ndb']['bins']}",
         "pairwise": f"{_fmt(e['pairwise'])} / {_fmt(e['pairwise_real'])}",
         "nearest": f"{nn['median']:.3g} (real {nn['real_median']:.3g})",
@@ -167,13 +172,10 @@ def tradeoff_section(result: dict) -> dict:
     """The time-to-quality table: every step count against the full chain (cry_diffusion.tradeoff.compare)."""
     from .features import FEATURES
 
-    def diff(d):
-        return "baseline" if d is None else f"{d['value']:+.3g} [{d['low']:+.3g}, {d['high']:+.3g}]"
-
     rows = [{"steps": r["steps"], "sampler": r["sampler"] or "", "n": r["n"],
              "wall": _fmt(r["wall_seconds_per_audio_second"], ".3f"), "speedup": _fmt(r["speedup"], ".1f"),
-             "fad": f"{r['fad']['value']:.3g} [{r['fad']['low']:.3g}, {r['fad']['high']:.3g}]",
-             "fad_diff": diff(r["difference"] and r["difference"]["fad"]),
+             "fad": _with_interval(r["fad"]),
+             "fad_diff": "baseline" if r["difference"] is None else _with_interval(r["difference"]["fad"], "+.3g"),
              "worse_on": ", ".join("FAD" if k == "fad" else FEATURES[k] for k in r["worse_on"]) or "nothing",
              "no_worse": r["no_worse"]} for r in result["rows"]]  # fmt: skip
     return {"rows": rows, "fastest": result["fastest_no_worse"], "base_steps": result["base_steps"],

@@ -16,17 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluate import EvalParams, frechet
+from .evaluate import EvalParams, frechet, interval
 from .features import FEATURES, wasserstein
-
-
-def _interval(values: list[float], confidence: float) -> tuple[float, float]:
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
-        return float("nan"), float("nan")
-    tail = 100 * (1 - confidence) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return float(low), float(high)
 
 
 def _w1(feats: dict, idx: np.ndarray, ref_feats: dict, ref_idx: np.ndarray, name: str) -> float | None:
@@ -43,13 +34,12 @@ def _differences(test: dict, base: dict, ref: np.ndarray, ref_feats: dict, p: Ev
         for name in FEATURES:
             a, b = _w1(test["features"], it, ref_feats, ir, name), _w1(base["features"], ib, ref_feats, ir, name)
             boots[name].append(None if a is None or b is None else a - b)
-    every = np.arange(len(ref))
+    # the point values are the evaluations' own, on every clip
     point = {"fad": test["fad"]["value"] - base["fad"]["value"]}
     for name in FEATURES:
-        a = _w1(test["features"], np.arange(len(te)), ref_feats, every, name)
-        b = _w1(base["features"], np.arange(len(be)), ref_feats, every, name)
+        a, b = test["wasserstein"][name], base["wasserstein"][name]
         point[name] = None if a is None or b is None else a - b
-    return {k: dict(zip(("value", "low", "high"), (point[k], *_interval(v, p.confidence)))) for k, v in boots.items()}
+    return {k: dict(zip(("value", "low", "high"), (point[k], *interval(v, p.confidence)))) for k, v in boots.items()}
 
 
 def compare(evals: dict[int, dict], p: EvalParams = EvalParams(), base_steps: int | None = None) -> dict:
