@@ -1,9 +1,11 @@
 # cry-diffusion: raw infant-cry recordings -> DiffWave-generated cries, with the evidence in one report.
 #
-#   snakemake --cores 2 results/report.html                          # CPU, the embedded corpus
-#   snakemake --cores 8 --resources gpu=1 results/report.html        # one GPU
-#   snakemake --profile profiles/slurm results/report.html           # SLURM cluster
-#   snakemake --cores 2 results/NAME/segments.csv                    # only one dataset's data stages
+#   snakemake --cores 2 results/report.html                           # CPU, the embedded corpus
+#   snakemake --cores 8 results/report.html                           # one GPU (profiles/default: gpu=1)
+#   snakemake results/report.html --workflow-profile profiles/slurm   # SLURM cluster
+#   snakemake --cores 2 results/embedded/segments.csv                 # only one dataset's data stages
+# Targets go before options that take several values (--resources, --configfile, --forcerun):
+# Snakemake reads every word after those as one more of their values.
 
 configfile: "config.yaml"
 

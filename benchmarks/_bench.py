@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import os
 import platform
 import statistics
@@ -33,7 +34,7 @@ def common_args(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per contender, after one warm-up")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                     help="autocast dtype for our model (the reference always runs float32, as lmnt ships it)")
-    ap.add_argument("--compile", action="store_true", help="torch.compile our model (CUDA graphs when sampling)")
+    ap.add_argument("--json", help="also write the figures to this JSON file (benchmarks/gpu_check.sh reads them)")
     ap.add_argument("--glibc-default", action="store_true",
                     help="leave malloc as glibc sets it (the pipeline keeps big blocks for reuse: cry_diffusion.runtime)")
     return ap
@@ -171,6 +172,13 @@ def child_peak(script: str, argv: list[str]) -> float:
     """Run `script --probe ...` in a fresh process and read back the MB it printed last (its measured peak)."""
     out = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, check=True)
     return float(out.stdout.strip().splitlines()[-1])
+
+
+def write_json(path: str | None, figures: dict) -> None:
+    if path:
+        from cry_diffusion.atomic import write_text
+
+        write_text(path, json.dumps(figures, indent=1))
 
 
 def table(rows: list[list], header: list[str]) -> str:

@@ -76,6 +76,7 @@ def probe(args, device) -> None:
 
 def main() -> None:
     ap = _bench.common_args(__doc__)
+    ap.add_argument("--compile", action="store_true", help="torch.compile our model")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--samples", type=int, default=16_000, help="crop length in samples (16,000 = 1 s)")
     ap.add_argument("--probe", choices=("ours", "reference"), help=argparse.SUPPRESS)
@@ -118,6 +119,12 @@ def main() -> None:
           f"reference {', '.join(f'{t:.2f}' for t in times['reference'])} s)")
     print(f"peak memory of one step: ours {mem['ours']:.0f} MB, reference {mem['reference']:.0f} MB "
           f"({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
+    _bench.write_json(args.json, {
+        "machine": _bench.machine(device), "batch": args.batch, "samples": args.samples, "precision": args.precision,
+        "compile": args.compile, "speedup": _bench.ratio(times, "reference", "ours"),
+        "steps_per_second": {n: 1 / statistics.median(times[n]) for n in steps},
+        "fraction_of_peak": {n: flops[n] / statistics.median(times[n]) / peak.get(models[n][1], peak["fp32"]) for n in steps},
+        "peak_mb": mem})
 
 
 if __name__ == "__main__":

@@ -19,6 +19,8 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn.functional as F
 
+from .runtime import Replay
+
 SAMPLERS = ("ancestral", "fast", "ddim")
 
 
@@ -95,38 +97,47 @@ def choose_sampler(steps: int, params: DiffusionParams) -> str:
 
 
 def _randn(shape, generator, device):
-    # draw on the generator's device, so a CPU generator gives the same audio on any device
+    # on the generator's device: a CPU generator gives the same audio on any device, a device one
+    # keeps a GPU from waiting on a host-to-device copy of the noise at every step
     return torch.randn(shape, generator=generator, device=generator.device if generator else device).to(device)
 
 
-def _eps(model, x, t: float, labels, guidance_scale):
-    steps = torch.full((x.shape[0],), t, device=x.device)
-    steps = steps.long() if float(t).is_integer() else steps
-    if labels is None or guidance_scale == 1.0:
-        return model(x, steps, labels)
-    null = torch.full_like(labels, model.null_label)
-    cond, uncond = model(torch.cat([x, x]), torch.cat([steps, steps]), torch.cat([labels, null])).chunk(2)
-    return uncond + guidance_scale * (cond - uncond)
+def _eps(model, x, t: torch.Tensor, labels=None, guidance_scale: float = 1.0, autocast=None):
+    """The model's noise estimate at steps t [B] (float32), with classifier-free guidance when asked."""
+    with torch.autocast(x.device.type, dtype=autocast or torch.float32, enabled=autocast is not None,
+                        cache_enabled=False):  # no cached casts: a CUDA graph must record every kernel it reads
+        if labels is None or guidance_scale == 1.0:
+            out = model(x, t, labels)
+        else:
+            null = torch.full_like(labels, model.null_label)
+            cond, uncond = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
+            out = uncond + guidance_scale * (cond - uncond)
+    return out.float()
 
 
-def _ddpm_chain(eps, x, beta: torch.Tensor, model_steps: list, generator):
+def _ddpm_chain(eps, x, beta: torch.Tensor, model_steps: torch.Tensor, generator):
     """Ancestral DDPM updates for the schedule `beta`; step s queries the model at model_steps[s]."""
     alpha, abar = 1 - beta, torch.cumprod(1 - beta, 0)
+    scale = (1 / alpha.sqrt()).tolist()
+    eps_scale = (beta / (1 - abar).sqrt() / alpha.sqrt()).tolist()
+    # DDPM posterior std, as DiffWave: sigma_s^2 = (1 - abar_{s-1}) / (1 - abar_s) * beta_s
+    sigma = [0.0] + ((1 - abar[:-1]) / (1 - abar[1:]) * beta[1:]).sqrt().tolist()
+    t = model_steps.expand(x.shape[0], -1)
     for s in reversed(range(len(beta))):
-        x = (x - float(beta[s] / (1 - abar[s]).sqrt()) * eps(x, model_steps[s])) / float(alpha[s].sqrt())
-        if s > 0:  # DDPM posterior std, as DiffWave: sigma_s^2 = (1 - abar_{s-1}) / (1 - abar_s) * beta_s
-            sigma = float(((1 - abar[s - 1]) / (1 - abar[s]) * beta[s]).sqrt())
-            x = x + sigma * _randn(x.shape, generator, x.device)
+        x = torch.add(x * scale[s], eps(x, t[:, s]), alpha=-eps_scale[s])
+        if s > 0:
+            x = x.add_(_randn(x.shape, generator, x.device), alpha=sigma[s])
     return x
 
 
 def _ddim(eps, x, params: DiffusionParams, steps: int):
     abar = torch.cumprod(1 - betas(params), 0)
     ts = torch.linspace(params.steps - 1, 0, steps).round().long().tolist()
-    for i, t in enumerate(ts):
-        e = eps(x, t)
+    t = torch.tensor(ts, dtype=torch.float32, device=x.device).expand(x.shape[0], -1)
+    for i, step in enumerate(ts):
+        e = eps(x, t[:, i])
         # the clean-audio estimate is clipped to the audio range: early (very noisy) steps can overshoot
-        x0 = ((x - float((1 - abar[t]).sqrt()) * e) / float(abar[t].sqrt())).clamp(-1, 1)
+        x0 = ((x - float((1 - abar[step]).sqrt()) * e) / float(abar[step].sqrt())).clamp(-1, 1)
         a_prev = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * e
     return x
@@ -134,13 +145,20 @@ def _ddim(eps, x, params: DiffusionParams, steps: int):
 
 def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | None = None, steps: int | None = None,
            labels=None, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
-           device=None, batch_size: int | None = None) -> torch.Tensor:
+           device=None, batch_size: int | None = None, autocast: torch.dtype | None = None,
+           graph: bool = False) -> torch.Tensor:
     """Generate n waveforms of `length` samples -> [n, length] in [-1, 1].
 
     sampler None picks one from `steps` (see module docstring); "ancestral" always runs T steps
     and "fast" len(fast_betas), so for them `steps` may be None. labels (one int, or n of them;
     class-conditional models only) with guidance_scale != 1 use classifier-free guidance
-    against the null class. A seeded CPU `generator` makes the result reproducible.
+    against the null class. A seeded `generator` makes the result reproducible on its device.
+    autocast: the dtype the model runs in (None: float32). graph: record one denoising step
+    as a CUDA graph per batch shape and replay it (cry_diffusion.runtime.Replay); on a CPU the
+    same fixed buffers run eagerly, which is how the tests check the graph path's logic.
+
+    Steps reach the model as float32 always (whole numbers for ancestral and DDIM, fractions
+    for the fast schedule), so a compiled or graphed model sees one input type throughout.
     """
     if sampler is None:
         sampler = choose_sampler(steps or params.steps, params)
@@ -155,19 +173,31 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     if labels is not None:
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
     batch_size = batch_size or n
+    model_eps = functools.partial(_eps, model, guidance_scale=guidance_scale, autocast=autocast)
+    replays = {}  # one recorded step per batch shape (the last batch may be smaller)
+
+    def denoiser(x, lab):
+        extra = () if lab is None else (lab,)  # labels ride along as an input, so a replay takes each batch's own
+        if not graph:
+            return lambda x, t: model_eps(x, t, *extra)
+        if x.shape not in replays:
+            replays[x.shape] = Replay(lambda x, t, *lab: model_eps(x, t, *lab), x, x.new_zeros(len(x)), *extra,
+                                      capture=device.type == "cuda")
+        return lambda x, t: replays[x.shape](x, t, *extra)
+
     out = []
     with torch.inference_mode():
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
             x = _randn((b, length), generator, device)
-            eps = functools.partial(_eps, model, labels=None if labels is None else labels[i:i + b],
-                                    guidance_scale=guidance_scale)
+            call = denoiser(x, None if labels is None else labels[i:i + b])
             if sampler == "ancestral":
-                x = _ddpm_chain(eps, x, betas(params), list(range(params.steps)), generator)
+                model_steps = torch.arange(params.steps, dtype=torch.float32, device=device)
+                x = _ddpm_chain(call, x, betas(params), model_steps, generator)
             elif sampler == "fast":
                 fast = torch.tensor(params.fast_betas, dtype=torch.float64)
-                x = _ddpm_chain(eps, x, fast, alignment(params).tolist(), generator)
+                x = _ddpm_chain(call, x, fast, alignment(params).float().to(device), generator)
             else:
-                x = _ddim(eps, x, params, steps)
+                x = _ddim(call, x, params, steps)
             out.append(x.clamp(-1, 1))
     return torch.cat(out)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from .mel import MelParams, log_mel
+from .runtime import resolve_device
 
 
 @dataclass(frozen=True)
@@ -67,57 +68,70 @@ def _standardise(mels: np.ndarray, mean: float, std: float) -> torch.Tensor:
 
 
 def train_embedding(audio: np.ndarray, labels: list[str] | None, params: EmbeddingParams = EmbeddingParams(),
-                    mel_params: MelParams = MelParams()) -> tuple[dict, dict]:  # fmt: skip
-    """Training-split audio [N, samples] and its categories -> (bundle for embed/classify, info)."""
+                    mel_params: MelParams = MelParams(), device="auto") -> tuple[dict, dict]:  # fmt: skip
+    """Training-split audio [N, samples] and its categories -> (bundle for embed/classify, info).
+
+    The bundle holds CPU tensors whatever device trained it, so it loads anywhere.
+    """
+    device = resolve_device(device)
     mels = log_mel(audio, mel_params)
     classes = sorted(set(labels or []) - {""})
     base = {"mel_params": asdict(mel_params), "params": asdict(params), "mean": float(mels.mean()),
             "std": float(mels.std() + 1e-6)}  # fmt: skip
     if len(classes) < 2:
-        return base | {"kind": "mel statistics"}, {"kind": "mel statistics", "classes": classes, "train_segments": len(audio)}
+        return base | {"kind": "mel statistics"}, {"kind": "mel statistics", "classes": classes,
+                                                  "train_segments": len(audio), "device": "cpu"}
     torch.manual_seed(params.seed)
     y = torch.tensor([classes.index(x) for x in labels])
     x = _standardise(mels, base["mean"], base["std"])
-    model = MelCNN(mel_params.n_mels, len(classes), params)
+    model = MelCNN(mel_params.n_mels, len(classes), params).to(device)  # initialised on the CPU: the same weights anywhere
     opt = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     order = torch.Generator().manual_seed(params.seed)
     model.train()
     for _ in range(params.epochs):
         for idx in torch.randperm(len(x), generator=order).split(params.batch_size):
-            loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+            loss = nn.functional.cross_entropy(model(x[idx].to(device)), y[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
     model.eval()
-    bundle = base | {"kind": "category classifier", "classes": classes, "model": model.state_dict()}
-    train_acc = float(np.mean(np.array(classify(bundle, audio)) == np.array(labels)))
-    return bundle, {"kind": "category classifier", "classes": classes, "train_segments": len(audio), "train_accuracy": train_acc}
+    bundle = base | {"kind": "category classifier", "classes": classes,
+                     "model": {k: v.cpu() for k, v in model.state_dict().items()}}
+    train_acc = float(np.mean(np.array(classify(bundle, audio, device)) == np.array(labels)))
+    return bundle, {"kind": "category classifier", "classes": classes, "train_segments": len(audio),
+                    "train_accuracy": train_acc, "device": str(device)}
 
 
-def _model(bundle: dict) -> MelCNN:
+def _model(bundle: dict, device: torch.device) -> MelCNN:
     model = MelCNN(bundle["mel_params"]["n_mels"], len(bundle["classes"]), EmbeddingParams(**bundle["params"]))
     model.load_state_dict(bundle["model"])
-    return model.eval()
+    return model.to(device).eval()
 
 
 def _mels(bundle: dict, audio: np.ndarray) -> np.ndarray:
     return log_mel(np.asarray(audio, np.float32), MelParams(**bundle["mel_params"]))
 
 
-def embed(bundle: dict, audio: np.ndarray) -> np.ndarray:
+def embed(bundle: dict, audio: np.ndarray, device="auto") -> np.ndarray:
     """Audio [N, samples] -> embeddings [N, dim] (float64, for the covariance arithmetic)."""
     mels = _mels(bundle, audio)
     if bundle["kind"] == "mel statistics":
         z = (mels - bundle["mean"]) / bundle["std"]
         return np.concatenate([z.mean(-1), z.std(-1)], axis=1).astype(np.float64)
+    device = resolve_device(device)
+    model = _model(bundle, device)
     with torch.inference_mode():
-        return _model(bundle).embedding(_standardise(mels, bundle["mean"], bundle["std"])).double().numpy()
+        x = _standardise(mels, bundle["mean"], bundle["std"]).to(device)
+        return model.embedding(x).double().cpu().numpy()
 
 
-def classify(bundle: dict, audio: np.ndarray) -> list[str] | None:
+def classify(bundle: dict, audio: np.ndarray, device="auto") -> list[str] | None:
     """Predicted category per clip, or None for an embedding without a classifier."""
     if bundle["kind"] != "category classifier":
         return None
+    device = resolve_device(device)
+    model = _model(bundle, device)
     with torch.inference_mode():
-        logits = _model(bundle)(_standardise(_mels(bundle, audio), bundle["mean"], bundle["std"]))
+        x = _standardise(_mels(bundle, audio), bundle["mean"], bundle["std"]).to(device)
+        logits = model(x).cpu()
     return [bundle["classes"][k] for k in logits.argmax(1).tolist()]

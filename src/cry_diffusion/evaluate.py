@@ -18,6 +18,7 @@ import numpy as np
 from . import SAMPLE_RATE
 from .embedding import classify, embed
 from .features import FEATURES, clip_features, wasserstein
+from .runtime import resolve_device
 
 
 @dataclass(frozen=True)
@@ -111,33 +112,37 @@ class Reference:
     centres: np.ndarray
     real_share: np.ndarray
     params: EvalParams
+    device: str  # where the embedding network runs (cry_diffusion.runtime.resolve_device)
 
     @classmethod
-    def build(cls, bundle: dict, train_audio: np.ndarray, heldout_audio: np.ndarray, p: EvalParams) -> "Reference":
+    def build(cls, bundle: dict, train_audio: np.ndarray, heldout_audio: np.ndarray, p: EvalParams,
+              device="auto") -> "Reference":  # fmt: skip
         from sklearn.cluster import KMeans
 
-        train = embed(bundle, train_audio)
+        device = str(resolve_device(device))
+        train = embed(bundle, train_audio, device)
         if len(heldout_audio) < 2:  # too little held out to halve: the halves come from the training split (said in the report)
             heldout_audio = train_audio
         order = np.random.default_rng(p.seed).permutation(len(heldout_audio))
         half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
-        held = embed(bundle, heldout_audio)
+        held = embed(bundle, heldout_audio, device)
         real_nearest = nearest(held, train)[0]
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
         return cls(train, held[half_b], clip_features(heldout_audio[half_b]), heldout_audio[half_a],
                    float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, km.cluster_centers_,
-                   np.bincount(km.labels_, minlength=k) / len(train), p)  # fmt: skip
+                   np.bincount(km.labels_, minlength=k) / len(train), p, device)  # fmt: skip
 
 
 def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | None = None) -> dict:
     """Every metric of one set of clips [N, samples] against the reference; labels: the intended categories."""
-    e = embed(bundle, audio)
+    e = embed(bundle, audio, r.device)
     feats = clip_features(audio)
     dist, idx = nearest(e, r.train)
-    predicted = classify(bundle, audio) if labels else None
+    predicted = classify(bundle, audio, r.device) if labels else None
     return {
         "n": len(audio),
+        "device": r.device,
         "fad": fad(e, r.ref, r.params),
         "wasserstein": {name: wasserstein(feats[name], r.ref_features[name]) for name in FEATURES},
         "features": feats,

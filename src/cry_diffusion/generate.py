@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -20,31 +21,43 @@ from . import SAMPLE_RATE
 from .audio import write_wav
 from .diffusion import DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
-from .runtime import reuse_freed_memory
-from .train import amp_dtype
+from .runtime import amp_dtype, prepare, resolve_device
+
+GRAPH_MODES = ("auto", "on", "off")
+log = logging.getLogger(__name__)
 
 
-def load_model(path, device=None) -> tuple[DiffWave, dict]:
+def load_model(path, device="auto") -> tuple[DiffWave, dict]:
     """A model file from cry_diffusion.train -> (DiffWave holding its EMA weights, in eval mode; the file's dict)."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = DiffWave(ModelParams.from_dict(ckpt["model_params"]))
     model.load_state_dict(ckpt["model"])
-    return model.to(device or "cpu").eval(), ckpt
+    return model.to(resolve_device(device)).eval(), ckpt
+
+
+def uses_cuda_graphs(graph: str, device: torch.device) -> bool:
+    """The sampling.graph setting on this device: "auto" means on a GPU only (on a CPU there is nothing to replay)."""
+    return graph == "on" or (graph == "auto" and device.type == "cuda")
 
 
 def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labels=None, guidance_scale: float = 1.0,
-             batch_size: int = 16, device=None, threads: int = 0, precision: str = "auto",
-             compile: str = "auto") -> tuple[np.ndarray, dict]:
+             batch_size: int = 16, device="auto", threads: int = 0, precision: str = "auto",
+             graph: str = "auto") -> tuple[np.ndarray, dict]:
     """n waveforms of `seconds` each -> (float32 [n, samples] in [-1, 1], info dict).
 
     labels: None (unconditional), "each" (a class-conditional model cycles through its
     classes, an unconditional one ignores it), one class index / class name, or one per
-    waveform. The same seed gives the same audio on the same device. precision and compile
-    as for training ("auto": bf16 autocast and torch.compile with CUDA graphs on a GPU, plain
-    float32 on the CPU, where neither pays: benchmarks/sampling.py).
+    waveform. The same seed gives the same audio on the same kind of device (the noise is
+    drawn there). precision as for training ("auto": bf16 autocast on a GPU, float32 on
+    the CPU); graph: replay each denoising step as a CUDA graph ("auto": on a GPU). On the
+    CPU neither pays (benchmarks/sampling.py).
     """
+    if graph not in GRAPH_MODES:
+        raise ValueError(f"graph must be one of {GRAPH_MODES}, got {graph!r}")
     if threads:
         torch.set_num_threads(threads)
+    device = resolve_device(device)
+    prepare(device)
     model, ckpt = load_model(model_path, device)
     params = DiffusionParams.from_dict(ckpt["diffusion_params"])
     class_names = ckpt.get("class_names")
@@ -55,26 +68,31 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
         labels = [class_names.index(x) if isinstance(x, str) else int(x) for x in labels]
     sampler = choose_sampler(steps, params)
     length = round(seconds * SAMPLE_RATE)
-    device = next(model.parameters()).device
-    if device.type == "cpu":
-        reuse_freed_memory()
-    generator = torch.Generator().manual_seed(seed)  # on the CPU: the noise does not depend on the device
-
     amp = amp_dtype(precision, device)
-    net = model
-    if compile == "on" or (compile == "auto" and device.type == "cuda"):
-        # every step runs the same shapes: "reduce-overhead" replays them as one CUDA graph
-        net = torch.compile(model, mode="reduce-overhead" if device.type == "cuda" else "default")
+    graphed = uses_cuda_graphs(graph, device)
 
-    start = time.perf_counter()
-    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-        audio = sample(net, params, n, length, sampler, steps, labels=labels, guidance_scale=guidance_scale,
-                       generator=generator, device=device, batch_size=batch_size)
-    audio = audio.cpu().numpy()  # waits for the device, so the wall time below is the real one
+    def run(graph: bool) -> np.ndarray:
+        out = sample(model, params, n, length, sampler, steps, labels=labels, guidance_scale=guidance_scale,
+                     generator=torch.Generator(device).manual_seed(seed), device=device, batch_size=batch_size,
+                     autocast=amp, graph=graph)
+        return out.cpu().numpy()  # waits for the device, so the wall time is the real one
+
+    start, graph_error = time.perf_counter(), None
+    try:
+        audio = run(graphed)
+    except RuntimeError as exc:  # a model or driver that graphs can't record: slower, but the samples still come
+        if not graphed or graph == "on":
+            raise
+        graph_error, graphed = f"{type(exc).__name__}: {exc}", False
+        log.warning("CUDA graph capture failed, sampling eagerly instead (sampling.graph: off skips the try): %s",
+                    graph_error)
+        start = time.perf_counter()
+        audio = run(False)
     wall = time.perf_counter() - start
     info = {"sampler": sampler, "steps": steps, "n": n, "seconds": seconds, "seed": seed,
             "labels": labels, "label_names": [class_names[k] for k in labels] if labels else None,
-            "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None, "model_step": ckpt.get("step"),
+            "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None,
+            "cuda_graph": graphed, "cuda_graph_error": graph_error, "model_step": ckpt.get("step"),
             "wall_seconds": wall, "audio_seconds_per_wall_second": n * length / SAMPLE_RATE / wall,
             "wall_seconds_per_audio_second": wall / (n * length / SAMPLE_RATE)}
     return audio, info
@@ -100,10 +118,13 @@ def main(argv=None) -> None:
     ap.add_argument("--guidance-scale", type=float, default=1.0)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--prefix", default="sample")
-    ap.add_argument("--device")
+    ap.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1 ...")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
+    ap.add_argument("--graph", default="auto", choices=GRAPH_MODES, help="CUDA graphs (auto: on a GPU)")
     a = ap.parse_args(argv)
     label = int(a.label) if a.label is not None and a.label.isdigit() else a.label
-    audio, info = generate(a.model, a.n, a.seconds, a.steps, a.seed, label, a.guidance_scale, a.batch_size, a.device)
+    audio, info = generate(a.model, a.n, a.seconds, a.steps, a.seed, label, a.guidance_scale, a.batch_size, a.device,
+                           precision=a.precision, graph=a.graph)
     write_wavs(audio, a.out, a.prefix)
     print(json.dumps(info, indent=2))
 

@@ -80,6 +80,7 @@ def data_section(name: str, manifest: pd.DataFrame, table: pd.DataFrame, summary
         ],
         "model": None,  # filled in by model_section once a model is trained
         "evaluation": None,  # filled in by evaluation_section
+        "devices": None,  # filled in by stage_devices
     }
 
 
@@ -139,6 +140,21 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
             for steps, (audio, info) in sorted(samples.items(), reverse=True)
         ],
     }
+
+
+def stage_devices(checkpoint: dict, sample_infos: list[dict], embedding: dict, evaluations: list[dict]) -> list[dict]:
+    """Where train, sample, embedding and evaluate ran, as each recorded it: one row per stage.
+
+    A stage whose jobs ran on different devices lists them all, so a GPU run that fell
+    back to the CPU anywhere shows it.
+    """
+    def row(stage, records, jobs):
+        devices = sorted({r.get("device") or "not recorded" for r in records})
+        autocast = sorted({r.get("autocast") or "float32" for r in records if "autocast" in r})
+        return {"stage": stage, "jobs": jobs, "device": ", ".join(devices), "autocast": ", ".join(autocast) or "float32"}
+
+    return [row("train", [checkpoint], 1), row("sample", sample_infos, len(sample_infos)),
+            row("embedding", [embedding], 1), row("evaluate", evaluations, len(evaluations))]
 
 
 def _fmt(value, spec: str = ".3g") -> str:

@@ -36,7 +36,7 @@ from . import SAMPLE_RATE, diffusion
 from .atomic import atomic_path
 from .diffusion import DiffusionParams
 from .model import DiffWave, ModelParams
-from .runtime import reuse_freed_memory
+from .runtime import PRECISIONS, amp_dtype, prepare, resolve_device
 
 log = logging.getLogger("cry_diffusion.train")
 KEEP_CHECKPOINTS = 2  # the newest two: one spare in case the newest is somehow unreadable
@@ -66,29 +66,13 @@ class Terminated(SystemExit):
 
 def _setup(device) -> tuple[int, int, torch.device, bool]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))
-    if device is None:
-        device = f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-    device = torch.device(device)
-    if device.type == "cuda":
-        if device.index is not None:
-            torch.cuda.set_device(device)
-        torch.backends.cuda.matmul.allow_tf32 = True
-        torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True  # fixed shapes: the autotuned conv is reused every step
+    rank = int(os.environ.get("RANK", "0"))
+    device = resolve_device(device)
+    prepare(device)
     owns_group = world > 1 and not dist.is_initialized()
     if owns_group:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return rank, world, device, owns_group
-
-
-def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Autocast dtype for a precision setting ("auto": bf16 on GPUs that have it, else fp16; none on the CPU)."""
-    if precision == "auto":
-        if device.type != "cuda":
-            return None
-        precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def _crop_batch(segments, labels, crop: int, batch: int, gen: torch.Generator):
@@ -136,7 +120,7 @@ def _read_csv_until(path: Path, step: int) -> list[list[str]]:
 
 def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelParams,
           diffusion_params: DiffusionParams, train_params: TrainParams, out_path, checkpoint_dir, loss_csv,
-          class_names: list[str] | None = None, device=None) -> Path:
+          class_names: list[str] | None = None, device="auto") -> Path:
     """Train (or resume) and write the EMA model to `out_path`; returns out_path.
 
     segments: float32 [N, samples] (a np.memmap is fine: only the crops are read);
@@ -151,7 +135,7 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
         raise ValueError(f"need one label in [0, {n_classes}) per segment")
     if class_names is not None and len(class_names) != n_classes:
         raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
-    if tp.precision not in ("auto", "fp32", "bf16", "fp16") or tp.compile not in ("auto", "on", "off"):
+    if tp.precision not in PRECISIONS or tp.compile not in ("auto", "on", "off"):
         raise ValueError(f"bad precision {tp.precision!r} or compile {tp.compile!r}")
     rank, world, device, owns_group = _setup(device)
     try:
@@ -168,8 +152,7 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
     amp = amp_dtype(tp.precision, device)
     if tp.threads:
         torch.set_num_threads(tp.threads)
-    if device.type == "cpu":
-        reuse_freed_memory()
+    log.info("training on %s, autocast %s", device, amp)
     torch.manual_seed(tp.seed)  # the same initial weights on every rank
     model = DiffWave(model_params).to(device)
     names = [n for n, _ in model.named_parameters()]
@@ -292,7 +275,8 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
     if rank == 0:
         final = {"model": dict(zip(names, ema)), "weights": "ema", "step": step,
                  "model_params": model_params.to_dict(), "diffusion_params": diffusion_params.to_dict(),
-                 "train_params": asdict(tp), "class_names": list(class_names) if class_names else None}
+                 "train_params": asdict(tp), "class_names": list(class_names) if class_names else None,
+                 "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None}
         with atomic_path(out_path) as tmp:
             torch.save(final, tmp)
     if world > 1:
@@ -356,7 +340,7 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     log.info("%d training segments, %s; checkpoints in %s/%s", len(train_rows),
              f"classes {class_names}" if class_names else "unconditional", checkpoint_root, run_key)  # fmt: skip
     return train(Rows(segments, train_rows), labels, mp, dp, tp, out_path, Path(checkpoint_root) / run_key, loss_csv,
-                 class_names=class_names, device=None if device == "auto" else device)  # fmt: skip
+                 class_names=class_names, device=device)  # fmt: skip
 
 
 def _add_dataclass_args(parser, cls, prefix=""):
@@ -375,7 +359,7 @@ def main(argv=None) -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--checkpoint-dir", required=True)
     ap.add_argument("--loss-csv", required=True)
-    ap.add_argument("--device")
+    ap.add_argument("--device", default="auto", help="auto (a GPU when there is one), cpu, cuda, cuda:1 ...")
     _add_dataclass_args(ap, TrainParams)
     _add_dataclass_args(ap, ModelParams)
     _add_dataclass_args(ap, DiffusionParams, prefix="diffusion-")

@@ -9,7 +9,8 @@ rule embedding:
     params:
         embedding=config["evaluation"]["embedding"],
         mel=config["mel"],
-        code=code_hash("mel", "embedding", "segment"),
+        device=config["device"],
+        code=code_hash("mel", "embedding", "segment", "runtime"),
     threads: 2
     log:
         "results/logs/{dataset}/embedding.log",
@@ -33,7 +34,8 @@ rule evaluate:
         evaluation=evaluation_params,
         # References are scored on as many clips as are generated, so FAD's small-sample bias matches.
         n=config["sampling"]["n_samples"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "segment"),
+        device=config["device"],
+        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime"),
     threads: 2
     log:
         "results/logs/{dataset}/evaluate-{subject}.log",

@@ -39,7 +39,7 @@ rule sample:
         sampling=sampling_params,
         segment_seconds=lambda w: dataset(w)["segment_seconds"],
         device=config["device"],
-        code=code_hash("model", "diffusion", "generate", "train", "runtime"),
+        code=code_hash("model", "diffusion", "generate", "runtime", "audio"),
     threads: 8
     resources:
         gpu=1,

@@ -17,8 +17,8 @@ table = segment.read_table(inp.table)
 segments = np.load(inp.npy, mmap_mode="r")
 train, heldout = table[table["split"] == "train"], table[table["split"] == "heldout"]
 bundle, info = train_embedding(segments[train["index"].to_numpy()], train["category"].tolist(),
-                               EmbeddingParams.from_dict(p.embedding), MelParams.from_dict(p.mel))  # fmt: skip
-predicted = classify(bundle, segments[heldout["index"].to_numpy()]) if len(heldout) else None
+                               EmbeddingParams.from_dict(p.embedding), MelParams.from_dict(p.mel), p.device)  # fmt: skip
+predicted = classify(bundle, segments[heldout["index"].to_numpy()], p.device) if len(heldout) else None
 info["heldout_segments"] = len(heldout)
 info["heldout_accuracy"] = float(np.mean(np.array(predicted) == heldout["category"].to_numpy())) if predicted else None
 log.info("%s", info)

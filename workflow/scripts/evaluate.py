@@ -16,7 +16,7 @@ table = segment.read_table(inp.table)
 segments = np.load(inp.npy)
 train, heldout = (segments[table.loc[table["split"] == s, "index"].to_numpy()] for s in ("train", "heldout"))
 params = evaluate.EvalParams.from_dict(p.evaluation)
-ref = evaluate.Reference.build(bundle, train, heldout, params)
+ref = evaluate.Reference.build(bundle, train, heldout, params, p.device)
 labels = None
 if subject.startswith("steps-"):
     audio, info = np.load(inp.samples), json.loads(open(inp.info).read())
@@ -30,5 +30,5 @@ scores |= {"subject": subject, "embedding": bundle["kind"], "heldout_segments": 
            "halves_from_train": len(heldout) < 2}  # fmt: skip
 if subject.startswith("steps-"):
     scores |= {"wall_seconds_per_audio_second": info["wall_seconds_per_audio_second"], "sampler": info["sampler"]}
-log.info("FAD %s, NDB %s", scores["fad"], scores["ndb"])
+log.info("on %s: FAD %s, NDB %s", scores["device"], scores["fad"], scores["ndb"])
 atomic.write_text(snakemake.output[0], json.dumps(scores, indent=1))  # noqa: F821

@@ -30,8 +30,9 @@ for name in params.datasets:
         for steps in params.steps
     }
     real = report.pick_examples(table[table["split"] == "train"], params.report["examples_per_dataset"])
+    checkpoint = torch.load(inp[f"{name}/model"], map_location="cpu", weights_only=True)
     section["model"] = report.model_section(
-        torch.load(inp[f"{name}/model"], map_location="cpu", weights_only=True),
+        checkpoint,
         inp[f"{name}/fig/loss"],
         samples,
         [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()],
@@ -39,10 +40,18 @@ for name in params.datasets:
     )
     train = segments[table.loc[table["split"] == "train", "index"].to_numpy()]
     evals = {steps: json.loads(open(inp[f"{name}/eval/steps-{steps}"]).read()) for steps in params.steps}
+    references = {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")}
+    embedding = json.loads(open(inp[f"{name}/embedding"]).read())
+    section["devices"] = report.stage_devices(
+        checkpoint,
+        [info for _, info in samples.values()],
+        embedding,
+        list(evals.values()) + list(references.values()),
+    )
     section["evaluation"] = report.evaluation_section(
         evals,
-        {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")},
-        json.loads(open(inp[f"{name}/embedding"]).read()),
+        references,
+        embedding,
         {key: f"{inp.figures}/{name}_{key}.png" for key in ("quality", "features", "time_to_quality")},
         {steps: audio for steps, (audio, _) in samples.items()},
         train,

@@ -19,10 +19,10 @@ audio, info = generate.generate(
     labels="each",
     guidance_scale=s["guidance_scale"],
     batch_size=s["batch_size"],
-    device=None if p.device == "auto" else p.device,
+    device=p.device,
     threads=snakemake.threads,  # noqa: F821
     precision=s["precision"],
-    compile=s["compile"],
+    graph=s["graph"],
 )
 log.info("%s", {k: v for k, v in info.items() if k not in ("labels", "label_names")})
 generate.write_wavs(audio, out.wav, prefix=f"steps{s['steps']}", names=info["label_names"])

@@ -1,0 +1,174 @@
+"""The GPU check: what a user with one GPU runs first, in at most 8 minutes on an H100.
+
+    python benchmarks/gpu_check.py                      # on a GPU machine, from the repo root
+    python benchmarks/gpu_check.py --device cpu --tiny  # the same steps, tiny, on a CPU (tests/test_gpu_check.py)
+
+1. The user's command, `snakemake --cores 8 --resources gpu=1 -- results/report.html`,
+   on the default config (in --out/default, so the repo's results/ stay as they are).
+2. The same on a short paper-size run (30 x 64, batch 16, 1-s crops, --paper-steps steps)
+   in --out/paper: training steps per second inside the pipeline.
+3. For each run: every stage's wall time (Snakemake's benchmark files) and the device
+   that train, sample, embedding and evaluate recorded.
+4. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
+   the same process (skipped, and said so, when `diffwave` is not installed).
+Everything lands in --out/summary.json, and a table is printed.
+
+A GPU machine that has torch but no package registry: fetch the other packages as
+wheels on a machine that has one, carry the folder along, and install them there:
+
+    # here (Python 3.12 on the GPU machine: match its version and platform)
+    pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
+        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
+        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn   # and their needs
+    pip download --no-deps -d .whl diffwave==0.1.7
+    # there
+    python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src
+    python3 benchmarks/gpu_check.py
+
+(`pip download` without --no-deps fetches each package's needs too; leave out torch, numpy,
+scipy, pandas and matplotlib if the machine has them, and keep one version of each.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A short paper-size run: the paper's model and batch; sampling at the full chain and the fast schedule.
+PAPER = {
+    "model": {"residual_layers": 30, "residual_channels": 64},
+    "train": {"batch_size": 16, "learning_rate": 2.0e-4, "crop_seconds": 1.0, "checkpoint_every": 1000,
+              "log_every": 100},
+    "sampling": {"steps": [200, 6], "n_samples": 16, "seconds": 1.0},
+}
+# --tiny: both runs shrunk so that the whole check takes a minute or two on a CPU
+TINY = {
+    "embedded_corpus": {"clips_per_category": 2, "seconds": [1.5, 2.5]},
+    "datasets": {"embedded": {"segment_seconds": 1}},
+    "model": {"residual_layers": 2, "residual_channels": 8},
+    "train": {"steps": 20, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5},
+    "sampling": {"steps": [200, 6], "n_samples": 2, "seconds": 0.25},
+    "evaluation": {"bootstrap": 20, "embedding": {"epochs": 2}},
+}
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def run_pipeline(workdir: Path, config: dict, cores: int) -> dict:
+    """The user's command in `workdir` with `config` as its config.yaml -> wall time, stages, devices."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
+           "--cores", str(cores), "--resources", "gpu=1", "--", "results/report.html"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    (workdir / "snakemake.log").write_text(proc.stdout + proc.stderr)
+    result = {"command": " ".join(["snakemake", *cmd[7:]]), "returncode": proc.returncode, "wall_seconds": wall}
+    if proc.returncode:
+        result["error"] = (proc.stdout + proc.stderr)[-3000:]
+        return result
+    return result | stages(workdir / "results")
+
+
+def stages(results: Path) -> dict:
+    """Each job's wall time from Snakemake's benchmark files, and the device each torch stage recorded."""
+    import torch
+
+    seconds = {}
+    for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
+        with open(tsv, newline="") as f:
+            row = next(csv.DictReader(f, delimiter="\t"))
+        seconds[str(tsv.relative_to(results / "benchmarks").with_suffix(""))] = float(row["s"])
+    devices = {}
+    for ds in sorted(p.parent for p in results.glob("*/model.pt")):
+        model = torch.load(ds / "model.pt", map_location="cpu", weights_only=True)
+        devices[f"{ds.name}/train"] = model.get("device")
+        for info in sorted(ds.glob("samples/steps-*/info.json")):
+            devices[f"{ds.name}/sample-{info.parent.name[6:]}"] = json.loads(info.read_text()).get("device")
+        devices[f"{ds.name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
+        for ev in sorted(ds.glob("evaluation/*.json")):
+            if ev.stem != "tradeoff":
+                devices[f"{ds.name}/evaluate-{ev.stem}"] = json.loads(ev.read_text()).get("device")
+        with open(ds / "loss.csv", newline="") as f:
+            rows = list(csv.DictReader(f))
+        rates = [float(r["steps_per_second"]) for r in rows[1:]] or [float(r["steps_per_second"]) for r in rows]
+        devices[f"{ds.name}/train steps per second (median of rows)"] = sorted(rates)[len(rates) // 2]
+    return {"stage_seconds": seconds, "devices": devices}
+
+
+def run_benchmark(script: str, args: list[str], out: Path) -> dict:
+    try:
+        import diffwave  # noqa: F401
+    except ImportError:
+        return {"skipped": "the reference is not installed: pip install --no-deps diffwave==0.1.7"}
+    target = out / f"{script}.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), *args, "--json", str(target)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT / "benchmarks")
+    (out / f"{script}.txt").write_text(proc.stdout + proc.stderr)
+    print(proc.stdout)
+    if proc.returncode:
+        return {"returncode": proc.returncode, "error": proc.stderr[-2000:]}
+    return json.loads(target.read_text())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda", help="cuda (the check) or cpu (a rehearsal of it)")
+    ap.add_argument("--out", default=str(ROOT / "results" / "gpu_check"), type=Path)
+    ap.add_argument("--cores", type=int, default=min(8, os.cpu_count() or 1))
+    ap.add_argument("--paper-steps", type=int, default=3000, help="training steps of the paper-size run")
+    ap.add_argument("--tiny", action="store_true", help="tiny models and data throughout (for a CPU)")
+    args = ap.parse_args()
+    import torch
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit("no GPU visible to torch: run with --device cpu --tiny to rehearse the check on a CPU")
+    shutil.rmtree(args.out, ignore_errors=True)
+    args.out.mkdir(parents=True)
+    base = yaml.safe_load((ROOT / "config.yaml").read_text())
+    # The default config says device: auto; a CPU rehearsal on a GPU machine names the CPU.
+    base["device"] = "auto" if args.device.startswith("cuda") else args.device
+    default = merge(base, TINY) if args.tiny else base
+    paper = merge(base, TINY | {"train": TINY["train"] | {"steps": args.paper_steps}}) if args.tiny \
+        else merge(base, merge(PAPER, {"train": {"steps": args.paper_steps}}))
+
+    summary = {"device": args.device, "torch": torch.__version__,
+               "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "runs": {}}
+    for name, config in (("default", default), ("paper", paper)):
+        print(f"== pipeline: {name} config", flush=True)
+        summary["runs"][name] = run_pipeline(args.out / name, config, args.cores)
+        print(json.dumps(summary["runs"][name], indent=1), flush=True)
+
+    small = ["--layers", "2", "--channels", "8"] if args.tiny else []
+    summary["training_benchmark"] = run_benchmark(
+        "training", ["--device", args.device, "--rounds", "3"] + small
+        + (["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16"]), args.out)
+    summary["sampling_benchmark"] = run_benchmark(
+        "sampling", ["--device", args.device] + small
+        + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny
+           else ["--seconds", "1", "--all", "--precision", "bf16"]), args.out)
+    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    failed = [name for name, run in summary["runs"].items() if run["returncode"]]
+    print(f"summary: {args.out / 'summary.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
