@@ -20,7 +20,7 @@ wheels on a machine that has one, carry the folder along, and install them there
     pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
         -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn   # and their needs
-    pip download --no-deps -d .whl diffwave==0.1.7
+    pip download --no-deps -d .whl diffwave==0.1.7 resemblyzer==0.1.4   # its weight file only: never imported
     # there
     python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src
     python3 benchmarks/gpu_check.py

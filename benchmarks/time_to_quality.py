@@ -2,8 +2,8 @@
 
 Reads what the pipeline measured -- each step count's evaluation (FAD with its bootstrap
 interval, Wasserstein distances of f0, voicing, HNR, centroid, flatness, loudness) and its
-sampling wall time -- and compares every step count with the full 200-step ancestral chain by a
-paired bootstrap (cry_diffusion.tradeoff). The model must be trained long enough for the step
+sampling wall time -- and the pipeline's comparison of every step count with the full 200-step
+ancestral chain by a paired bootstrap (tradeoff.json, from cry_diffusion.tradeoff). The model must be trained long enough for the step
 counts to differ; the default smoke-test config is not. benchmarks/quality.yaml is:
 
     snakemake --cores 2 --configfile benchmarks/quality.yaml -- results/report.html   # ~35 min on 2 cores
@@ -18,7 +18,6 @@ import json
 from pathlib import Path
 
 import _bench
-from cry_diffusion import evaluate, tradeoff
 from cry_diffusion.features import FEATURES
 
 
@@ -26,20 +25,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--results", default=str(_bench.ROOT / "results"))
     ap.add_argument("--dataset", help="default: every dataset with evaluations")
-    ap.add_argument("--base", type=int, default=200, help="the baseline's step count (the full ancestral chain)")
     args = ap.parse_args()
     folders = [Path(args.results) / args.dataset / "evaluation"] if args.dataset else sorted(Path(args.results).glob("*/evaluation"))
     if not folders:
         raise SystemExit(f"no {args.results}/*/evaluation: run the pipeline first (see this script's --help)")
     for folder in folders:
-        evals = {int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in folder.glob("steps-*.json")}
-        if args.base not in evals:
-            raise SystemExit(f"{folder}: no steps-{args.base}.json, so no full chain to compare with")
-        missing = [s for s, e in evals.items() if "embeddings" not in e]
-        if missing:
-            raise SystemExit(f"{folder}: evaluations of {missing} steps predate stored embeddings; rerun the evaluate rule")
-        result = tradeoff.compare(evals, evaluate.EvalParams(), args.base)
-        model = json.loads((folder.parent / "samples" / f"steps-{args.base}" / "info.json").read_text())
+        if not (folder / "tradeoff.json").exists():
+            raise SystemExit(f"{folder}: no tradeoff.json; run the pipeline's tradeoff rule first")
+        result = json.loads((folder / "tradeoff.json").read_text())  # the pipeline's own comparison, not a second one
+        base = result["base_steps"]
+        model = json.loads((folder.parent / "samples" / f"steps-{base}" / "info.json").read_text())
         print(f"{folder.parent.name}: {result['rows'][0]['n']} clips per set, model trained {model['model_step']} steps, "
               f"sampled on {model['device']}; {int(100 * result['confidence'])}% paired-bootstrap intervals\n")
         rows = []
@@ -56,11 +51,11 @@ def main() -> None:
         print(_bench.table([[r["steps"], *[r["w1"][k] if r["w1"][k] is not None else "n/a" for k in FEATURES]]
                             for r in result["rows"]], ["steps", *FEATURES]))
         f = result["fastest_no_worse"]
-        if f and f["steps"] != args.base:
-            print(f"\nfewest steps no worse than {args.base}-step ancestral on every metric: {f['steps']} ({f['sampler']}), "
+        if f and f["steps"] != base:
+            print(f"\nfewest steps no worse than {base}-step ancestral on every metric: {f['steps']} ({f['sampler']}), "
                   f"{f['speedup']:.1f}x less sampling time")
         else:
-            print(f"\nevery shorter chain is significantly worse than {args.base}-step ancestral on some metric")
+            print(f"\nevery shorter chain is significantly worse than {base}-step ancestral on some metric")
         print()
 
 

@@ -128,3 +128,142 @@ def test_a_trained_model_lands_between_real_and_noise(tmp_path):
     fad = {name: evaluate.score(ref, bundle, audio)["fad"]["value"]
            for name, audio in (("real", ref.floor_audio[:12]), ("generated", generated), ("noise", evaluate.noise_like(clips, 12)))}  # fmt: skip
     assert fad["real"] < fad["generated"] < fad["noise"], fad
+
+
+def test_frechet_agrees_with_scipy_sqrtm():
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(3)
+    for n_a, n_b, dim in ((30, 50, 8), (200, 150, 8), (12, 40, 32)):  # both of frechet's branches
+        a = rng.normal(size=(n_a, dim)) @ rng.normal(size=(dim, dim))
+        b = rng.normal(size=(n_b, dim)) + 0.3
+        ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+        expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * sqrtm(ca @ cb).real)
+        assert abs(evaluate.frechet(a, b) - expected) < 1e-6 * max(1.0, expected)
+
+
+def coverage(metric, true: float, n_a: int, n_b: int, dim: int, shift: float, runs: int = 40):
+    """Share of runs whose interval holds the true distance, and whose interval holds its own value."""
+    rng = np.random.default_rng(0)
+    covered = contains = 0
+    for _ in range(runs):
+        r = metric(rng.normal(size=(n_a, dim)), rng.normal(size=(n_b, dim)) + shift, evaluate.EvalParams(bootstrap=200,
+                   seed=int(rng.integers(1 << 30))))  # fmt: skip
+        covered += r["low"] <= true <= r["high"]
+        contains += r["low"] <= r["value"] <= r["high"]
+    return covered / runs, contains / runs
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.5])
+def test_fad_interval_covers_the_true_distance_and_its_value(shift):
+    """Two Gaussian sets, true FD = dim * shift^2. The percentile interval this replaced covered neither (0 of 40)."""
+    covered, contains = coverage(evaluate.fad, 8 * shift**2, 100, 100, 8, shift)
+    assert covered >= 0.9 and contains == 1.0, (covered, contains)
+
+
+def test_fad_says_when_too_few_clips_for_its_interval():
+    rng = np.random.default_rng(0)
+    few = evaluate.fad(rng.normal(size=(24, 32)), rng.normal(size=(24, 32)), PARAMS)
+    enough = evaluate.fad(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), PARAMS)
+    assert not few["reliable"] and enough["reliable"] and (few["n"], few["n_ref"]) == (24, 24)
+
+
+@pytest.mark.parametrize("shift", [0.0, 0.3])
+def test_kid_interval_covers_at_small_n(shift):
+    """KID is unbiased, so 40 against 60 clips in 32 dimensions (where FAD can't) still cover the true distance."""
+    rng = np.random.default_rng(1)
+    big_a, big_b = rng.normal(size=(3000, 32)), rng.normal(size=(3000, 32)) + shift
+    true = evaluate.kid(big_a, big_b, evaluate.EvalParams(bootstrap=0))["value"]
+    covered, contains = coverage(evaluate.kid, true, 40, 60, 32, shift)
+    assert covered >= 0.9 and contains == 1.0, (covered, contains, true)
+
+
+def near_copy(clips, snr_db: float = 30.0, seed: int = 0):
+    """The same clips with white noise added at snr_db."""
+    rng = np.random.default_rng(seed)
+    rms = np.sqrt(np.mean(clips**2, axis=1, keepdims=True))
+    return (clips + rms * 10 ** (-snr_db / 20) * rng.standard_normal(clips.shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def cries():
+    """1-s synthetic cries (cry_diffusion.synth): broadband like real ones, and each clip its own melody."""
+    from cry_diffusion.synth import synthesize_cry
+
+    cats = ["deaf", "hunger", "normal", "pain"]
+    return np.stack([synthesize_cry(cats[k % 4], 1.0, seed=k) for k in range(64)]).astype(np.float32)
+
+
+@pytest.mark.parametrize("held_out", [20, 1], ids=["held-out", "too-few-held-out"])
+def test_planted_copies_are_flagged_in_both_branches(cries, held_out):
+    """Exact copies and 30 dB near copies of training clips are near copies, with held-out audio or without.
+
+    Without held-out audio the old fallback found every clip's nearest neighbour in itself,
+    set the threshold to 0 and compared with <: 5 exact copies gave 0 near copies.
+    """
+    train, heldout = cries[:40], cries[40:40 + held_out]
+    bundle, _ = train_embedding(train, None)
+    ref = evaluate.Reference.build(bundle, train, heldout, PARAMS)
+    assert ref.halves_from_train == (held_out < 2) and ref.copy_threshold > 0
+    planted = np.concatenate([train[:5], near_copy(train[5:10])])
+    scores = evaluate.score(ref, bundle, planted)
+    by_mel, by_embedding = scores["nearest_train_mel"], scores["nearest_train"]
+    assert by_mel["near_copies"] == 10 and by_mel["index"] == list(range(10)), by_mel
+    # the embedding (mel statistics here) sees the exact copies; the added noise moves the rest too far
+    assert by_embedding["near_copies"] >= 5 and by_embedding["index"][:5] == list(range(5)), by_embedding
+    assert by_mel["threshold"] > 0
+    unseen = evaluate.score(ref, bundle, cries[60:64])  # cries the model never saw are not copies
+    assert unseen["nearest_train"]["near_copies"] <= 1 and unseen["nearest_train_mel"]["near_copies"] <= 1
+    # a stretch of a training clip (training draws random crops) is a copy too
+    crop = evaluate.score(ref, bundle, near_copy(train[10:13, 3000:11000]))["nearest_train_mel"]
+    assert crop["near_copies"] == 3 and crop["index"] == [10, 11, 12], crop
+
+
+def test_unequal_n_refuses_with_both_counts():
+    from cry_diffusion.tradeoff import compare
+
+    with pytest.raises(ValueError, match="has 3 clips, fewer than the 8"):
+        evaluate.same_n(np.zeros((3, 100)), 8, "the real floor")
+    assert len(evaluate.same_n(np.zeros((9, 100)), 8, "the real floor")) == 8
+    evals = {200: {"n": 40}, 6: {"n": 80}}
+    with pytest.raises(ValueError, match="6 steps: 80, 200 steps: 40"):
+        compare(evals, np.zeros((10, 4)), {})
+
+
+@pytest.fixture(scope="module")
+def cry_reference(cries, tmp_path_factory):
+    """Synthetic cries: 40 to train the classifier embedding, 24 held out; saved and loaded back, as the pipeline does."""
+    import torch
+
+    torch.set_num_threads(1)  # small batches: a second thread only adds contention
+    labels = [("deaf", "hunger", "normal", "pain")[k % 4] for k in range(40)]
+    bundle, _ = train_embedding(cries[:40], labels, EmbeddingParams())  # the pipeline's defaults
+    built = evaluate.Reference.build(bundle, cries[:40], cries[40:], PARAMS, "cpu", n_floor=12)
+    path = tmp_path_factory.mktemp("ref") / "reference.npz"
+    built.save(path)
+    return bundle, built, evaluate.Reference.load(path, "cpu")
+
+
+def test_reference_survives_save_and_load(cry_reference):
+    bundle, built, loaded = cry_reference
+    for name in evaluate.Reference._ARRAYS:
+        np.testing.assert_array_equal(getattr(loaded, name), getattr(built, name))
+    assert loaded.ref_features == built.ref_features and loaded.params == built.params
+    assert len(loaded.floor_audio) == 12
+
+
+def test_each_embedding_ranks_real_below_tones_below_noise(cry_reference):
+    """Held-out real cries < tone sweeps < Gaussian noise, under the classifier and under the pretrained embedding."""
+    from cry_diffusion import pretrained
+
+    bundle, _, ref = cry_reference
+    sets = {"real": ref.floor_audio, "tones": evaluate.tone_sweeps(ref.floor_audio, 12, 1),
+            "noise": evaluate.noise_like(ref.floor_audio, 12, 1)}  # fmt: skip
+    scores = {name: evaluate.score(ref, bundle, audio) for name, audio in sets.items()}
+    kid = [scores[s]["kid"]["value"] for s in sets]
+    assert kid[0] < kid[1] < kid[2], kid
+    if pretrained.available():
+        kid = [scores[s]["pretrained"]["kid"]["value"] for s in sets]
+        fad = [scores[s]["pretrained"]["fad"]["value"] for s in sets]
+        assert kid[0] < kid[1] < kid[2] and fad[0] < fad[1] < fad[2], (kid, fad)
+        assert "speech" in scores["real"]["pretrained"]["trained_on"]

@@ -15,9 +15,8 @@ def evaluation(rng, n, shift, wall, ref, ref_feats, sampler):
     e = rng.standard_normal((n, 4)) + shift
     feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES}
     feats["f0_mean_hz"][0] = None  # an unvoiced clip: undefined pitch must not break the bootstrap
-    return {"n": n, "embeddings": e.tolist(), "reference_embeddings": ref.tolist(), "features": feats,
-            "reference_features": ref_feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
-            "fad": {"value": frechet(e, ref), "low": 0.0, "high": 0.0},
+    return {"n": n, "embeddings": e.tolist(), "features": feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
+            "fad": {"value": frechet(e, ref), "low": 0.0, "high": 0.0, "plugin": frechet(e, ref)},
             "wasserstein": {name: 0.0 for name in FEATURES}}
 
 
@@ -28,7 +27,7 @@ def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
     evals = {200: evaluation(rng, 60, 0.0, 10.0, ref, ref_feats, "ancestral"),
              50: evaluation(rng, 60, 0.0, 2.5, ref, ref_feats, "ddim"),
              6: evaluation(rng, 60, 1.5, 0.3, ref, ref_feats, "fast")}  # fmt: skip
-    result = compare(evals, EvalParams(bootstrap=100))
+    result = compare(evals, ref, ref_feats, EvalParams(bootstrap=100))
     rows = {r["steps"]: r for r in result["rows"]}
     assert [r["steps"] for r in result["rows"]] == [200, 50, 6]
     assert rows[200]["no_worse"] and rows[200]["difference"] is None

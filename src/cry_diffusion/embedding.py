@@ -67,20 +67,22 @@ def _standardise(mels: np.ndarray, mean: float, std: float) -> torch.Tensor:
     return torch.from_numpy(((mels - mean) / std).astype(np.float32))
 
 
-def train_embedding(audio: np.ndarray, labels: list[str] | None, params: EmbeddingParams = EmbeddingParams(),
-                    mel_params: MelParams = MelParams(), device="auto") -> tuple[dict, dict]:  # fmt: skip
+def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: EmbeddingParams = EmbeddingParams(),
+                    mel_params: MelParams = MelParams(), device="auto", mels: np.ndarray | None = None) -> tuple[dict, dict]:  # fmt: skip
     """Training-split audio [N, samples] and its categories -> (bundle for embed/classify, info).
 
-    The bundle holds CPU tensors whatever device trained it, so it loads anywhere.
+    mels: the same clips' log-mels under mel_params, when already computed (the pipeline's
+    mels.npy); then audio may be None. The bundle holds CPU tensors whatever device
+    trained it, so it loads anywhere.
     """
     device = resolve_device(device)
-    mels = log_mel(audio, mel_params)
+    mels = np.asarray(log_mel(audio, mel_params) if mels is None else mels, np.float32)
     classes = sorted(set(labels or []) - {""})
     base = {"mel_params": asdict(mel_params), "params": asdict(params), "mean": float(mels.mean()),
             "std": float(mels.std() + 1e-6)}  # fmt: skip
     if len(classes) < 2:
         return base | {"kind": "mel statistics"}, {"kind": "mel statistics", "classes": classes,
-                                                  "train_segments": len(audio), "device": "cpu"}
+                                                  "train_segments": len(mels), "device": "cpu"}
     torch.manual_seed(params.seed)
     y = torch.tensor([classes.index(x) for x in labels])
     x = _standardise(mels, base["mean"], base["std"])
@@ -97,8 +99,8 @@ def train_embedding(audio: np.ndarray, labels: list[str] | None, params: Embeddi
     model.eval()
     bundle = base | {"kind": "category classifier", "classes": classes,
                      "model": {k: v.cpu() for k, v in model.state_dict().items()}}
-    train_acc = float(np.mean(np.array(classify(bundle, audio, device)) == np.array(labels)))
-    return bundle, {"kind": "category classifier", "classes": classes, "train_segments": len(audio),
+    train_acc = float(np.mean(np.array(classify(bundle, audio, device, mels)) == np.array(labels)))
+    return bundle, {"kind": "category classifier", "classes": classes, "train_segments": len(mels),
                     "train_accuracy": train_acc, "device": str(device)}
 
 
@@ -108,13 +110,16 @@ def _model(bundle: dict, device: torch.device) -> MelCNN:
     return model.to(device).eval()
 
 
-def _mels(bundle: dict, audio: np.ndarray) -> np.ndarray:
+def bundle_mels(bundle: dict, audio: np.ndarray | None, mels: np.ndarray | None = None) -> np.ndarray:
+    """Log-mels of audio under the bundle's mel settings, or `mels` as given when they were computed already."""
+    if mels is not None:
+        return np.asarray(mels, np.float32)
     return log_mel(np.asarray(audio, np.float32), MelParams(**bundle["mel_params"]))
 
 
-def embed(bundle: dict, audio: np.ndarray, device="auto") -> np.ndarray:
-    """Audio [N, samples] -> embeddings [N, dim] (float64, for the covariance arithmetic)."""
-    mels = _mels(bundle, audio)
+def embed(bundle: dict, audio: np.ndarray | None, device="auto", mels: np.ndarray | None = None) -> np.ndarray:
+    """Audio [N, samples] (or its log-mels, `mels`) -> embeddings [N, dim] (float64, for the covariance arithmetic)."""
+    mels = bundle_mels(bundle, audio, mels)
     if bundle["kind"] == "mel statistics":
         z = (mels - bundle["mean"]) / bundle["std"]
         return np.concatenate([z.mean(-1), z.std(-1)], axis=1).astype(np.float64)
@@ -125,13 +130,13 @@ def embed(bundle: dict, audio: np.ndarray, device="auto") -> np.ndarray:
         return model.embedding(x).double().cpu().numpy()
 
 
-def classify(bundle: dict, audio: np.ndarray, device="auto") -> list[str] | None:
-    """Predicted category per clip, or None for an embedding without a classifier."""
+def classify(bundle: dict, audio: np.ndarray | None, device="auto", mels: np.ndarray | None = None) -> list[str] | None:
+    """Predicted category per clip (from audio, or its log-mels), or None for an embedding without a classifier."""
     if bundle["kind"] != "category classifier":
         return None
     device = resolve_device(device)
     model = _model(bundle, device)
     with torch.inference_mode():
-        x = _standardise(_mels(bundle, audio), bundle["mean"], bundle["std"]).to(device)
+        x = _standardise(bundle_mels(bundle, audio, mels), bundle["mean"], bundle["std"]).to(device)
         logits = model(x).cpu()
     return [bundle["classes"][k] for k in logits.argmax(1).tolist()]

@@ -34,11 +34,11 @@ def _finite(values) -> np.ndarray:
     return x[np.isfinite(x)]
 
 
-def feature_histograms(generated: dict, stem: str | Path, title: str = "") -> list[Path]:
-    """One panel per feature: the real held-out clips against one generated set (the evaluation's `features`)."""
+def feature_histograms(generated: dict, reference_features: dict, stem: str | Path, title: str = "") -> list[Path]:
+    """One panel per feature: the real held-out clips (the reference's features) against one generated set."""
     fig, axes = plt.subplots(2, 4, figsize=(13, 5.5), layout="constrained")
     for ax, (name, label) in zip(axes.flat, FEATURES.items()):
-        real, gen = _finite(generated["reference_features"][name]), _finite(generated["features"][name])
+        real, gen = _finite(reference_features[name]), _finite(generated["features"][name])
         both = np.concatenate([real, gen])
         bins = np.linspace(both.min(), both.max() + 1e-9, 16) if len(both) else 10
         for values, colour, who in ((real, "tab:green", "real"), (gen, "tab:blue", "generated")):

@@ -5,18 +5,22 @@ Gaussian noise, tone sweeps) -- is scored by the same function against the same
 real reference, so the real floor and the noise ceiling sit beside each number.
 
     from cry_diffusion import evaluate
-    refs = evaluate.Reference.build(bundle, train_audio, heldout_audio, EvalParams())
-    scores = evaluate.score(refs, bundle, generated_audio, labels=None)
+    ref = evaluate.Reference.build(bundle, train_audio, heldout_audio, EvalParams(), n_floor=16)
+    ref.save("reference.npz")             # the pipeline's `reference` rule, once per dataset
+    ref = evaluate.Reference.load("reference.npz")
+    scores = evaluate.score(ref, bundle, generated_audio, labels=None)
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from . import SAMPLE_RATE
-from .embedding import classify, embed
+from . import SAMPLE_RATE, pretrained
+from .atomic import atomic_path
+from .embedding import bundle_mels, classify, embed
 from .features import FEATURES, clip_features, wasserstein
 from .runtime import resolve_device
 
@@ -64,13 +68,62 @@ def interval(boots, confidence: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+# FAD's interval covers the true distance only once each set has this many clips per embedding
+# dimension (Gaussian trials, 40-200 clips, 8-32 dimensions: coverage 92-100% at 3x and above,
+# 0% at 24 clips in 32 dimensions). Below it the report marks FAD and points to KID.
+FAD_CLIPS_PER_DIMENSION = 3
+
+
 def fad(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
-    """Fréchet distance with a bootstrap interval (both sets resampled)."""
+    """Fréchet distance, bias-corrected by the bootstrap, with a basic bootstrap interval (both clipped at 0).
+
+    The plug-in distance is biased upward at small n, and resampling with replacement adds
+    duplicate rows that bias every replicate further, so a percentile interval lies wholly
+    above the estimate (0 of 40 trials covered it). The basic bootstrap reflects the
+    replicates about the plug-in value, which takes out the first-order bias:
+    value = 2 FD - mean(FD*), interval [2 FD - q_high, 2 FD - q_low]. "plugin" keeps the
+    textbook value; "reliable" says whether n is large enough for the interval to cover
+    (FAD_CLIPS_PER_DIMENSION).
+    """
     rng = np.random.default_rng(p.seed)
+    plugin = frechet(test, ref)
     boots = [frechet(test[rng.integers(0, len(test), len(test))], ref[rng.integers(0, len(ref), len(ref))])
              for _ in range(p.bootstrap)]  # fmt: skip
     low, high = interval(boots, p.confidence)
-    return {"value": frechet(test, ref), "low": low, "high": high}
+    reliable = min(len(test), len(ref)) >= FAD_CLIPS_PER_DIMENSION * test.shape[1]
+    return {"value": max(0.0, 2 * plugin - float(np.mean(boots))), "low": max(0.0, 2 * plugin - high),
+            "high": max(0.0, 2 * plugin - low), "plugin": plugin, "reliable": bool(reliable),
+            "n": len(test), "n_ref": len(ref)}
+
+
+def _kid_from(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
+    """Unbiased MMD² over the rows ia of set x and ib of set y; pairs of a clip with itself (or a copy of it) left out."""
+    same_x, same_y = ia[:, None] == ia[None, :], ib[:, None] == ib[None, :]
+    xx, yy = kxx[np.ix_(ia, ia)], kyy[np.ix_(ib, ib)]
+    return float(xx[~same_x].mean() + yy[~same_y].mean() - 2 * kxy[np.ix_(ia, ib)].mean())
+
+
+def kid(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
+    """Kernel distance (KID, Bińkowski et al. 2018): unbiased MMD² with k(x, y) = (x.y / dim + 1)^3, bootstrap interval.
+
+    Unbiased at any n, so values at different n compare and small sets are fine. Each
+    bootstrap replicate leaves out the pairs of a clip with its own duplicates, as the
+    estimate leaves out the diagonal, so replicates stay unbiased and the percentile
+    interval covers (Gaussian trials: 93-100% at 12-60 clips in 32 dimensions).
+    """
+    if min(len(test), len(ref)) < 2:
+        return {"value": None, "low": None, "high": None, "n": len(test), "n_ref": len(ref)}
+    dim = test.shape[1]
+    kxx, kyy, kxy = ((a @ b.T / dim + 1) ** 3 for a, b in ((test, test), (ref, ref), (test, ref)))
+    rng = np.random.default_rng(p.seed)
+    everyone = np.arange(len(test)), np.arange(len(ref))
+    boots = []
+    for _ in range(p.bootstrap):
+        ia, ib = rng.integers(0, len(test), len(test)), rng.integers(0, len(ref), len(ref))
+        if len(set(ia.tolist())) > 1 and len(set(ib.tolist())) > 1:  # else no pair is left to average
+            boots.append(_kid_from(kxx, kyy, kxy, ia, ib))
+    low, high = interval(boots, p.confidence)
+    return {"value": _kid_from(kxx, kyy, kxy, *everyone), "low": low, "high": high, "n": len(test), "n_ref": len(ref)}
 
 
 def pairwise_mean(x: np.ndarray) -> float | None:
@@ -81,10 +134,60 @@ def pairwise_mean(x: np.ndarray) -> float | None:
     return float(d[np.triu_indices(len(x), 1)].mean())
 
 
-def nearest(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each row of a: (distance to, index of) its nearest row of b."""
-    d = np.linalg.norm(a[:, None] - b[None], axis=-1)
+def nearest(a: np.ndarray, b: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each row of a: (distance to, index of) its nearest row of b.
+
+    leave_one_out: a and b are the same set, and row i may not pick itself (its distance
+    would be 0, and every threshold drawn from these distances would be 0 too).
+    """
+    sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T  # no [Na, Nb, dim] temporary
+    d = np.sqrt(np.clip(sq, 0, None))
+    if leave_one_out:
+        np.fill_diagonal(d, np.inf)
     return d.min(1), d.argmin(1)
+
+
+MEL_POOL = 4  # log-mel frames averaged into one block for the copy check (40 ms at a 10 ms hop)
+MEL_RANGE_DB = 25  # each clip's log-mel clamped to this far below its loudest cell (why: mel_blocks)
+
+
+def mel_blocks(audio: np.ndarray | None, bundle: dict, mels: np.ndarray | None = None) -> np.ndarray:
+    """Clips -> log-mels in a space the classifier never saw, for the copy check: [N, n_mels, blocks] float32.
+
+    Each clip's log-mel is clamped to MEL_RANGE_DB below its own peak, then averaged over
+    MEL_POOL frames: a copy with noise added at 30 dB SNR otherwise differs most in its
+    quiet gaps, where the log of near-silence swings widely (measured on synthetic cries:
+    near copies sat above the threshold with no clamp, and at a quarter of it with 25 dB).
+    """
+    mels = bundle_mels(bundle, audio, mels)
+    mels = np.maximum(mels, mels.max(axis=(1, 2), keepdims=True) - MEL_RANGE_DB * np.log(10) / 10)
+    blocks = max(1, mels.shape[-1] // MEL_POOL)
+    return mels[..., : blocks * MEL_POOL].reshape(*mels.shape[:2], blocks, -1).mean(-1).astype(np.float32)
+
+
+def nearest_window(query: np.ndarray, ref: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """For each query clip [n_mels, b]: the RMS log-mel difference to, and index of, the closest same-length window
+    of any reference clip [n_mels, B] (every offset). A query longer than the references is cut to their length.
+
+    Training draws random crops, so a memorised clip can be any stretch of a training
+    segment: whole-clip distances would miss it. RMS per cell keeps lengths comparable.
+    """
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    b = min(query.shape[-1], ref.shape[-1])
+    q = query[..., :b].astype(np.float64)
+    windows = sliding_window_view(ref, b, axis=-1)  # [N, n_mels, offsets, b], a view
+    best, index = np.full(len(q), np.inf), np.zeros(len(q), int)
+    for i in range(len(ref)):  # one reference clip at a time: memory stays at one clip's windows
+        w = windows[i].astype(np.float64)
+        dot = np.einsum("qmb,mob->qo", q, w)
+        sq = (q**2).sum((1, 2))[:, None] + (w**2).sum((0, 2))[None, :] - 2 * dot
+        d = np.sqrt(np.clip(sq, 0, None).min(1) / q[0].size)
+        if leave_one_out:
+            d[i] = np.inf
+        closer = d < best
+        best[closer], index[closer] = d[closer], i
+    return best, index
 
 
 def ndb(centres: np.ndarray, real_share: np.ndarray, n_real: int, test: np.ndarray, alpha: float) -> dict:
@@ -107,31 +210,91 @@ class Reference:
     ref: np.ndarray  # held-out half B: what every set is compared with
     ref_features: dict  # features of half B
     floor_audio: np.ndarray  # held-out half A: the real-vs-real floor, scored like any set
-    copy_threshold: float  # distance to the training split below which a clip is a near copy
+    copy_threshold: float  # distance to the training split at or below which a clip is a near copy
     real_nearest: np.ndarray  # held-out -> train nearest distances
+    train_mel: np.ndarray  # the training split in the log-mel copy-check space (mel_blocks)
+    held_mel: np.ndarray  # the held-out clips (or the training split, when too few) in that space
     centres: np.ndarray
     real_share: np.ndarray
     params: EvalParams
+    ref_pretrained: np.ndarray  # half B in the pretrained embedding (cry_diffusion.pretrained); [0, 0] without it
+    ref_labels: list | None  # half B's categories, for per-category distances of conditional models
     device: str  # where the embedding network runs (cry_diffusion.runtime.resolve_device)
+    halves_from_train: bool  # fewer than two clips held out: the halves and thresholds come from the training split
 
     @classmethod
-    def build(cls, bundle: dict, train_audio: np.ndarray, heldout_audio: np.ndarray, p: EvalParams,
-              device="auto") -> "Reference":  # fmt: skip
+    def build(cls, bundle: dict, train_audio, heldout_audio, p: EvalParams, device="auto", n_floor: int | None = None,
+              train_mels=None, heldout_mels=None, train_labels=None, heldout_labels=None) -> "Reference":  # fmt: skip
+        """The reference for one dataset from its training and held-out clips [N, samples].
+
+        The clips may be arrays or cry_diffusion.segment.Rows over a memory-mapped
+        segments.npy, and their log-mels (train_mels, heldout_mels) may come precomputed
+        (mels.npy): both are read CHUNK clips at a time. n_floor: keep that many real-floor
+        clips, or stop with both counts when half the held-out clips are fewer. train_labels,
+        heldout_labels: the clips' categories, for per-category scores of conditional models.
+        """
         from sklearn.cluster import KMeans
 
         device = str(resolve_device(device))
-        train = embed(bundle, train_audio, device)
-        if len(heldout_audio) < 2:  # too little held out to halve: the halves come from the training split (said in the report)
-            heldout_audio = train_audio
+        train, train_mel = _embed_in_chunks(bundle, train_audio, train_mels, device)
+        from_train = len(heldout_audio) < 2  # too little held out to halve (said in the report)
+        if from_train:
+            heldout_audio, held, held_mel, heldout_labels = train_audio, train, train_mel, train_labels
+        else:
+            held, held_mel = _embed_in_chunks(bundle, heldout_audio, heldout_mels, device)
         order = np.random.default_rng(p.seed).permutation(len(heldout_audio))
         half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
-        held = embed(bundle, heldout_audio, device)
-        real_nearest = nearest(held, train)[0]
+        floor = half_a if n_floor is None else half_a[: len(same_n(half_a, n_floor, "the real floor (half the held-out clips)"))]
+        ref_features, ref_pretrained = {}, []
+        for rows in np.array_split(half_b, max(1, -(-len(half_b) // CHUNK))):
+            clips = np.asarray(heldout_audio[rows], np.float32)
+            for name, values in clip_features(clips).items():
+                ref_features.setdefault(name, []).extend(values)
+            if pretrained.available():
+                ref_pretrained.append(pretrained.embed(clips, device))
+        # from the training split, each clip is left out of its own search: else it finds itself at distance 0
+        real_nearest = nearest(held, train, leave_one_out=from_train)[0]
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
-        return cls(train, held[half_b], clip_features(heldout_audio[half_b]), heldout_audio[half_a],
-                   float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, km.cluster_centers_,
-                   np.bincount(km.labels_, minlength=k) / len(train), p, device)  # fmt: skip
+        return cls(train, held[half_b], ref_features, np.asarray(heldout_audio[floor], np.float32),
+                   float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, train_mel, held_mel,
+                   km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train), p,
+                   np.concatenate(ref_pretrained) if ref_pretrained else np.zeros((0, 0)),
+                   None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train)  # fmt: skip
+
+    _ARRAYS = ("train", "ref", "floor_audio", "real_nearest", "train_mel", "held_mel", "centres", "real_share",
+               "ref_pretrained")
+
+    def save(self, path) -> None:
+        """One .npz, no pickles: the arrays as they are, the rest as JSON. Written atomically."""
+        meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._ARRAYS}
+        meta["params"] = asdict(self.params)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **{k: getattr(self, k) for k in self._ARRAYS})
+
+    @classmethod
+    def load(cls, path, device=None) -> "Reference":
+        """A saved reference; device: where its user runs the embedding ("auto" resolves here; None: as saved)."""
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+            arrays = {k: z[k] for k in cls._ARRAYS}
+        meta["params"] = EvalParams(**meta["params"])
+        if device is not None:
+            meta["device"] = str(resolve_device(device))
+        return cls(**arrays, **meta)
+
+
+CHUNK = 256  # clips per pass when building a reference: memory holds one chunk's log-mels, whatever the corpus
+
+
+def _embed_in_chunks(bundle: dict, audio, mels, device: str) -> tuple[np.ndarray, np.ndarray]:
+    """(embeddings, copy-check log-mel blocks) of every clip, CHUNK clips at a time, log-mels computed once per clip."""
+    vectors, blocks = [], []
+    for i in range(0, len(audio), CHUNK):
+        chunk_mels = bundle_mels(bundle, audio[i:i + CHUNK] if mels is None else None, None if mels is None else mels[i:i + CHUNK])
+        vectors.append(embed(bundle, None, device, mels=chunk_mels))
+        blocks.append(mel_blocks(None, bundle, mels=chunk_mels))
+    return np.concatenate(vectors), np.concatenate(blocks)
 
 
 def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | None = None) -> dict:
@@ -139,25 +302,70 @@ def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | Non
     e = embed(bundle, audio, r.device)
     feats = clip_features(audio)
     dist, idx = nearest(e, r.train)
+    blocks = mel_blocks(audio, bundle)
+    mel_dist, mel_idx = nearest_window(blocks, r.train_mel)
+    # the threshold at this clip length: held-out clips cut to it, against every window of the training split
+    held = r.held_mel[..., : blocks.shape[-1]]
+    mel_threshold = float(np.percentile(nearest_window(held, r.train_mel, r.halves_from_train)[0], r.params.copy_percentile))
     predicted = classify(bundle, audio, r.device) if labels else None
     return {
         "n": len(audio),
+        "n_ref": len(r.ref),
         "device": r.device,
+        "halves_from_train": r.halves_from_train,
         "fad": fad(e, r.ref, r.params),
+        "kid": kid(e, r.ref, r.params),
+        "pretrained": _pretrained_scores(r, audio),
         "wasserstein": {name: wasserstein(feats[name], r.ref_features[name]) for name in FEATURES},
         "features": feats,
-        "reference_features": r.ref_features,
         "ndb": ndb(r.centres, r.real_share, len(r.train), e, r.params.ndb_alpha),
         "pairwise": pairwise_mean(e),
         "pairwise_real": pairwise_mean(r.ref),
         "nearest_train": {"distance": dist.tolist(), "index": idx.tolist(), "threshold": r.copy_threshold,
                           "real_median": float(np.median(r.real_nearest)), "median": float(np.median(dist)),
-                          "near_copies": int((dist < r.copy_threshold).sum())},  # fmt: skip
+                          "near_copies": int((dist <= r.copy_threshold).sum())},  # fmt: skip
+        "nearest_train_mel": {"distance": mel_dist.tolist(), "index": mel_idx.tolist(), "threshold": mel_threshold,
+                              "near_copies": int((mel_dist <= mel_threshold).sum())},  # fmt: skip
         "accuracy": float(np.mean(np.array(predicted) == np.array(labels))) if predicted else None,
+        "per_category": _per_category(r, feats, labels, predicted),
         # kept so that sets can be compared with each other afterwards (cry_diffusion.tradeoff)
         "embeddings": e.tolist(),
-        "reference_embeddings": r.ref.tolist(),
     }
+
+
+def _per_category(r: Reference, feats: dict, labels: list[str] | None, predicted: list[str] | None) -> dict | None:
+    """For a set generated by category: per category, the classifier's accuracy and each feature's W1 to real clips of it."""
+    if not labels or r.ref_labels is None:
+        return None
+    out = {}
+    for category in sorted(set(labels)):
+        mine = [i for i, x in enumerate(labels) if x == category]
+        real = [i for i, x in enumerate(r.ref_labels) if x == category]
+        out[category] = {
+            "n": len(mine), "n_ref": len(real),
+            "accuracy": float(np.mean([predicted[i] == category for i in mine])) if predicted else None,
+            "wasserstein": {name: wasserstein([feats[name][i] for i in mine], [r.ref_features[name][i] for i in real])
+                            if real else None for name in FEATURES},
+        }  # fmt: skip
+    return out
+
+
+def _pretrained_scores(r: Reference, audio: np.ndarray) -> dict | None:
+    """FAD and KID in the pretrained embedding: a ruler that never saw this dataset (None when it isn't installed)."""
+    if not r.ref_pretrained.size:
+        return None
+    e = pretrained.embed(audio, r.device)
+    return {"fad": fad(e, r.ref_pretrained, r.params), "kid": kid(e, r.ref_pretrained, r.params)} | {
+        k: v for k, v in pretrained.describe().items() if k in ("name", "trained_on", "dim")}
+
+
+def same_n(audio: np.ndarray, n: int, what: str) -> np.ndarray:
+    """The first n clips, or an error naming both counts: FAD's bias depends on n, so sets are compared at one n."""
+    if len(audio) < n:
+        raise ValueError(f"{what} has {len(audio)} clips, fewer than the {n} every other set is scored on "
+                         f"(sampling.n_samples): lower sampling.n_samples to {len(audio)}, or hold out more "
+                         f"audio (heldout_fraction)")
+    return audio[:n]
 
 
 def noise_like(real: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

@@ -161,23 +161,32 @@ def _fmt(value, spec: str = ".3g") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _with_interval(d: dict, spec: str = ".3g") -> str:
+def _with_interval(d: dict | None, spec: str = ".3g") -> str:
     """{'value', 'low', 'high'} -> 'value [low, high]'."""
-    return f"{d['value']:{spec}} [{d['low']:{spec}}, {d['high']:{spec}}]"
+    if not d or d.get("value") is None:
+        return "n/a"
+    return f"{d['value']:{spec}} [{_fmt(d['low'], spec)}, {_fmt(d['high'], spec)}]"
 
 
 def evaluation_row(label: str, e: dict, kind: str) -> dict:
     """One line of the metrics table; `kind` (real, generated, baseline) colours it."""
-    nn = e["nearest_train"]
+    nn, mel_nn = e["nearest_train"], e.get("nearest_train_mel")
     return {
         "label": label,
         "kind": kind,
         "n": e["n"],
+        "n_ref": e.get("n_ref"),
         "fad": _with_interval(e["fad"]),
+        "fad_reliable": e["fad"].get("reliable", True),
+        "kid": _with_interval(e.get("kid")),
+        "pretrained_fad": _with_interval((e.get("pretrained") or {}).get("fad")),
+        "pretrained_fad_reliable": ((e.get("pretrained") or {}).get("fad") or {}).get("reliable", True),
+        "pretrained_kid": _with_interval((e.get("pretrained") or {}).get("kid")),
         "ndb": f"{e['ndb']['ndb']}/{e['ndb']['bins']}",
         "pairwise": f"{_fmt(e['pairwise'])} / {_fmt(e['pairwise_real'])}",
         "nearest": f"{nn['median']:.3g} (real {nn['real_median']:.3g})",
         "copies": f"{nn['near_copies']}/{e['n']}",
+        "mel_copies": f"{mel_nn['near_copies']}/{e['n']}" if mel_nn else "n/a",
         "accuracy": _fmt(e["accuracy"], ".2f"),
         "wall": _fmt(e.get("wall_seconds_per_audio_second"), ".3f"),
         "w1": [_fmt(v) for v in e["wasserstein"].values()],
@@ -210,6 +219,7 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
     labels = {"real": "real vs real (floor)", "tones": "tone sweeps (baseline)", "noise": "Gaussian noise (baseline)"}
     return {
         "embedding": embedding,
+        "pretrained": {k: v for k, v in (e.get("pretrained") or {}).items() if k in ("name", "trained_on", "dim")} or None,
         "features": list(FEATURES.values()),
         "halves_from_train": e.get("halves_from_train", False),
         "rows": [evaluation_row(labels["real"], references["real"], "real")]
@@ -217,10 +227,13 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
         + [evaluation_row(labels[r], references[r], "baseline") for r in ("tones", "noise")],
         "figures": {key: png_uri(path) for key, path in figures.items()},
         "pairs_steps": top,
+        "per_category": [{"category": c, "n": v["n"], "n_ref": v["n_ref"], "accuracy": _fmt(v["accuracy"], ".2f"),
+                          "w1": [_fmt(w) for w in v["wasserstein"].values()]}
+                         for c, v in (e.get("per_category") or {}).items()],  # fmt: skip
         "tradeoff": tradeoff_section(tradeoff) if tradeoff else None,
         "copy_threshold": nn["threshold"],
         "pairs": [
-            {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] < nn["threshold"],
+            {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] <= nn["threshold"],
              "generated": wav_uri(samples[top][i]), "train": wav_uri(train_segments[nn["index"][i]])}  # fmt: skip
             for i in np.argsort(nn["distance"])[:pairs].tolist()
         ],

@@ -318,3 +318,24 @@ def accounting(manifest: pd.DataFrame, spans: pd.DataFrame, table: pd.DataFrame,
 def read_table(path: str | Path) -> pd.DataFrame:
     """segments.csv back with its types (an empty category stays '')."""
     return pd.read_csv(path, dtype={"path": str, "sha256": str, "category": str, "split": str, "recording": str}, keep_default_na=False)
+
+
+class Rows:
+    """Some rows of a (memory-mapped) [N, ...] array, read only when indexed: a split of segments.npy without a copy.
+
+    rows[i], rows[i:j], rows[index_array] and rows[i, columns] read those rows from the array
+    underneath, so a stage can walk a corpus larger than memory a chunk at a time.
+    """
+
+    def __init__(self, array: np.ndarray, rows):
+        self.array, self.rows = array, np.asarray(rows, dtype=np.int64)
+        self.shape, self.ndim = (len(self.rows), *array.shape[1:]), array.ndim
+
+    def __len__(self):
+        return len(self.rows)
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            row, rest = key[0], key[1:]
+            return self.array[(self.rows[row], *rest)]
+        return self.array[self.rows[key]]

@@ -9,7 +9,7 @@ interval lies wholly above zero: FAD and each acoustic Wasserstein distance. Wit
 clips the intervals are wide and "no worse" is a weak claim; the report shows n.
 
     from cry_diffusion import tradeoff
-    result = tradeoff.compare({steps: evaluation_json, ...}, EvalParams())
+    result = tradeoff.compare({steps: evaluation_json, ...}, reference.ref, reference.ref_features, EvalParams())
 """
 
 from __future__ import annotations
@@ -35,20 +35,29 @@ def _differences(test: dict, base: dict, ref: np.ndarray, ref_feats: dict, p: Ev
             a, b = _w1(test["features"], it, ref_feats, ir, name), _w1(base["features"], ib, ref_feats, ir, name)
             boots[name].append(None if a is None or b is None else a - b)
     # the point values are the evaluations' own, on every clip
-    point = {"fad": test["fad"]["value"] - base["fad"]["value"]}
+    point = {"fad": test["fad"]["plugin"] - base["fad"]["plugin"]}  # the bootstrap differences are of plug-in values
     for name in FEATURES:
         a, b = test["wasserstein"][name], base["wasserstein"][name]
         point[name] = None if a is None or b is None else a - b
     return {k: dict(zip(("value", "low", "high"), (point[k], *interval(v, p.confidence)))) for k, v in boots.items()}
 
 
-def compare(evals: dict[int, dict], p: EvalParams = EvalParams(), base_steps: int | None = None) -> dict:
-    """evals: {steps: the evaluation dict of that set} -> every set against the baseline, and the fastest no-worse one."""
+def compare(evals: dict[int, dict], ref: np.ndarray, ref_feats: dict, p: EvalParams = EvalParams(),
+            base_steps: int | None = None) -> dict:  # fmt: skip
+    """evals: {steps: the evaluation dict of that set} -> every set against the baseline, and the fastest no-worse one.
+
+    ref, ref_feats: the held-out embeddings and features every set was scored against
+    (cry_diffusion.evaluate.Reference's ref and ref_features).
+    """
     if not evals:
         raise ValueError("no generated sets to compare")
+    counts = {steps: e["n"] for steps, e in evals.items()}
+    if len(set(counts.values())) > 1:  # the paired bootstrap is calibrated at equal n (unequal: 20 of 30 false alarms)
+        raise ValueError("sets of different sizes can't be compared (clips per step count: "
+                         + ", ".join(f"{s} steps: {n}" for s, n in sorted(counts.items())) + ")")
     base_steps = base_steps or max(evals)
     base = evals[base_steps]
-    ref, ref_feats = np.asarray(base["reference_embeddings"]), base["reference_features"]
+    ref = np.asarray(ref)
     rng = np.random.default_rng(p.seed)
     rows = []
     for steps in sorted(evals, reverse=True):

@@ -283,21 +283,6 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
         dist.barrier()  # nobody leaves (and tears the group down) before rank 0 has written the model
 
 
-class Rows:
-    """Some rows of a (memory-mapped) [N, samples] array, without copying them: the training split."""
-
-    def __init__(self, array: np.ndarray, rows):
-        self.array, self.rows = array, np.asarray(rows, dtype=np.int64)
-        self.shape, self.ndim = (len(self.rows), array.shape[1]), 2
-
-    def __len__(self):
-        return len(self.rows)
-
-    def __getitem__(self, key):
-        row, cols = key
-        return self.array[self.rows[row], cols]
-
-
 # Settings that don't change what is learned: a run with other values resumes the same checkpoints.
 _NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile")
 
@@ -313,7 +298,7 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     import hashlib
     import json
 
-    from .segment import read_table
+    from .segment import Rows, read_table
 
     table = read_table(table_csv)
     segments = np.load(segments_npy, mmap_mode="r")

@@ -195,8 +195,7 @@ def eval_subjects():
 def evaluate_inputs(wildcards):
     files = {
         "bundle": f"results/{wildcards.dataset}/embedding.pt",
-        "npy": f"results/{wildcards.dataset}/segments.npy",
-        "table": f"results/{wildcards.dataset}/segments.csv",
+        "reference": f"results/{wildcards.dataset}/evaluation/reference.npz",
     }
     if wildcards.subject.startswith("steps-"):
         folder = f"results/{wildcards.dataset}/samples/{wildcards.subject}"
@@ -211,8 +210,8 @@ def evaluation_params(wildcards):
 def figure_inputs(wildcards):
     files = {}
     for name in DATASETS:
-        files |= {f"{name}/npy": f"results/{name}/segments.npy", f"{name}/table": f"results/{name}/segments.csv"}
         files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
+        files[f"{name}/reference"] = f"results/{name}/evaluation/reference.npz"
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
         for steps in STEPS:
             files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"

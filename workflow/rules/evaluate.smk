@@ -1,7 +1,7 @@
 rule embedding:
     """A small CNN trained to tell the categories of the training split apart; its penultimate layer embeds audio for FAD."""
     input:
-        npy="results/{dataset}/segments.npy",
+        mels="results/{dataset}/mels.npy",
         table="results/{dataset}/segments.csv",
     output:
         bundle="results/{dataset}/embedding.pt",
@@ -22,6 +22,32 @@ rule embedding:
         "../scripts/embedding.py"
 
 
+rule reference:
+    """The real side of every comparison, once per dataset: embeddings, features, k-means bins, copy thresholds, the real floor."""
+    input:
+        bundle="results/{dataset}/embedding.pt",
+        npy="results/{dataset}/segments.npy",
+        mels="results/{dataset}/mels.npy",
+        table="results/{dataset}/segments.csv",
+    output:
+        "results/{dataset}/evaluation/reference.npz",
+    params:
+        evaluation=evaluation_params,
+        # the real floor is scored on as many clips as are generated, so FAD's small-sample bias matches
+        n=config["sampling"]["n_samples"],
+        device=config["device"],
+        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime"),
+    threads: 2
+    log:
+        "results/logs/{dataset}/reference.log",
+    benchmark:
+        "results/benchmarks/{dataset}/reference.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/reference.py"
+
+
 rule evaluate:
     """Every metric of one set -- generated at one step count, or a reference (real, noise, tones) -- against held-out real audio."""
     input:
@@ -32,10 +58,10 @@ rule evaluate:
         subject=r"steps-\d+|real|noise|tones",
     params:
         evaluation=evaluation_params,
-        # References are scored on as many clips as are generated, so FAD's small-sample bias matches.
+        # the baselines are scored on as many clips as are generated, so FAD's small-sample bias matches
         n=config["sampling"]["n_samples"],
         device=config["device"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime"),
+        code=code_hash("mel", "embedding", "features", "evaluate", "runtime"),
     threads: 2
     log:
         "results/logs/{dataset}/evaluate-{subject}.log",
@@ -50,14 +76,15 @@ rule evaluate:
 rule tradeoff:
     """Time to quality: every step count against the full chain by a paired bootstrap, and the fastest no-worse one."""
     input:
-        lambda w: [f"results/{w.dataset}/evaluation/steps-{s}.json" for s in STEPS],
+        evaluations=lambda w: [f"results/{w.dataset}/evaluation/steps-{s}.json" for s in STEPS],
+        reference="results/{dataset}/evaluation/reference.npz",
     output:
         "results/{dataset}/evaluation/tradeoff.json",
     params:
         evaluation=evaluation_params,
         steps=STEPS,
         base=config["diffusion"]["steps"],
-        code=code_hash("tradeoff", "evaluate", "features"),
+        code=code_hash("tradeoff", "evaluate", "features", "embedding", "mel", "runtime"),
     log:
         "results/logs/{dataset}/tradeoff.log",
     conda:
@@ -76,7 +103,7 @@ rule figures:
         datasets=DATASETS,
         steps=STEPS,
         mel=config["mel"],
-        code=code_hash("mel", "plots", "features", "evalplots", "segment"),
+        code=code_hash("mel", "plots", "features", "evalplots", "evaluate", "embedding", "runtime"),
     log:
         "results/logs/figures.log",
     benchmark:

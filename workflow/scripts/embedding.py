@@ -14,11 +14,11 @@ from cry_diffusion.mel import MelParams  # noqa: E402
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 table = segment.read_table(inp.table)
-segments = np.load(inp.npy, mmap_mode="r")
+mels = np.load(inp.mels, mmap_mode="r")  # the mel stage's log-mels, with the same mel settings: not computed again
 train, heldout = table[table["split"] == "train"], table[table["split"] == "heldout"]
-bundle, info = train_embedding(segments[train["index"].to_numpy()], train["category"].tolist(),
-                               EmbeddingParams.from_dict(p.embedding), MelParams.from_dict(p.mel), p.device)  # fmt: skip
-predicted = classify(bundle, segments[heldout["index"].to_numpy()], p.device) if len(heldout) else None
+bundle, info = train_embedding(None, train["category"].tolist(), EmbeddingParams.from_dict(p.embedding),
+                               MelParams.from_dict(p.mel), p.device, mels=mels[train["index"].to_numpy()])  # fmt: skip
+predicted = classify(bundle, None, p.device, mels=mels[heldout["index"].to_numpy()]) if len(heldout) else None
 info["heldout_segments"] = len(heldout)
 info["heldout_accuracy"] = float(np.mean(np.array(predicted) == heldout["category"].to_numpy())) if predicted else None
 log.info("%s", info)
