@@ -238,7 +238,7 @@ def cry_reference(cries, tmp_path_factory):
     torch.set_num_threads(1)  # small batches: a second thread only adds contention
     labels = [("deaf", "hunger", "normal", "pain")[k % 4] for k in range(40)]
     bundle, _ = train_embedding(cries[:40], labels, EmbeddingParams())  # the pipeline's defaults
-    built = evaluate.Reference.build(bundle, cries[:40], cries[40:], PARAMS, "cpu", n_floor=12)
+    built = evaluate.Reference.build(bundle, cries[:40], cries[40:], PARAMS, "cpu", n_floor=12, clip_samples=16000)
     path = tmp_path_factory.mktemp("ref") / "reference.npz"
     built.save(path)
     return bundle, built, evaluate.Reference.load(path, "cpu")
@@ -250,6 +250,10 @@ def test_reference_survives_save_and_load(cry_reference):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(built, name))
     assert loaded.ref_features == built.ref_features and loaded.params == built.params
     assert len(loaded.floor_audio) == 12
+    # the copy threshold worked out once, for 1-s clips, is the one scoring 1-s clips would work out
+    stored = evaluate.score(loaded, bundle, loaded.floor_audio[:2])["nearest_train_mel"]["threshold"]
+    loaded.mel_copy_blocks = None
+    assert evaluate.score(loaded, bundle, loaded.floor_audio[:2])["nearest_train_mel"]["threshold"] == stored
 
 
 def test_each_embedding_ranks_real_below_tones_below_noise(cry_reference):

@@ -165,7 +165,7 @@ def mel_blocks(audio: np.ndarray | None, bundle: dict, mels: np.ndarray | None =
     return mels[..., : blocks * MEL_POOL].reshape(*mels.shape[:2], blocks, -1).mean(-1).astype(np.float32)
 
 
-def nearest_window(query: np.ndarray, ref: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def nearest_window(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each query clip [n_mels, b]: the RMS log-mel difference to, and index of, the closest same-length window
     of any reference clip [n_mels, B] (every offset). A query longer than the references is cut to their length.
 
@@ -183,8 +183,6 @@ def nearest_window(query: np.ndarray, ref: np.ndarray, leave_one_out: bool = Fal
         dot = np.einsum("qmb,mob->qo", q, w)
         sq = (q**2).sum((1, 2))[:, None] + (w**2).sum((0, 2))[None, :] - 2 * dot
         d = np.sqrt(np.clip(sq, 0, None).min(1) / q[0].size)
-        if leave_one_out:
-            d[i] = np.inf
         closer = d < best
         best[closer], index[closer] = d[closer], i
     return best, index
@@ -214,6 +212,8 @@ class Reference:
     real_nearest: np.ndarray  # held-out -> train nearest distances
     train_mel: np.ndarray  # the training split in the log-mel copy-check space (mel_blocks)
     held_mel: np.ndarray  # the held-out clips (or the training split, when too few) in that space
+    mel_copy_threshold: float | None  # copy_threshold's rule in that space, for clips of mel_copy_blocks blocks
+    mel_copy_blocks: int | None
     centres: np.ndarray
     real_share: np.ndarray
     params: EvalParams
@@ -224,7 +224,8 @@ class Reference:
 
     @classmethod
     def build(cls, bundle: dict, train_audio, heldout_audio, p: EvalParams, device="auto", n_floor: int | None = None,
-              train_mels=None, heldout_mels=None, train_labels=None, heldout_labels=None) -> "Reference":  # fmt: skip
+              train_mels=None, heldout_mels=None, train_labels=None, heldout_labels=None,
+              clip_samples: int | None = None) -> "Reference":  # fmt: skip
         """The reference for one dataset from its training and held-out clips [N, samples].
 
         The clips may be arrays or cry_diffusion.segment.Rows over a memory-mapped
@@ -232,6 +233,8 @@ class Reference:
         (mels.npy): both are read CHUNK clips at a time. n_floor: keep that many real-floor
         clips, or stop with both counts when half the held-out clips are fewer. train_labels,
         heldout_labels: the clips' categories, for per-category scores of conditional models.
+        clip_samples: the length of the clips to be scored, so that the log-mel copy threshold
+        (a search over every window of the training split) is worked out here, once.
         """
         from sklearn.cluster import KMeans
 
@@ -254,11 +257,13 @@ class Reference:
                 ref_pretrained.append(pretrained.embed(clips, device))
         # from the training split, each clip is left out of its own search: else it finds itself at distance 0
         real_nearest = nearest(held, train, leave_one_out=from_train)[0]
+        blocks = None if clip_samples is None else mel_blocks(np.zeros((1, clip_samples), np.float32), bundle).shape[-1]
+        mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, from_train, p)
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
         return cls(train, held[half_b], ref_features, np.asarray(heldout_audio[floor], np.float32),
                    float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, train_mel, held_mel,
-                   km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train), p,
+                   mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train), p,
                    np.concatenate(ref_pretrained) if ref_pretrained else np.zeros((0, 0)),
                    None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train)  # fmt: skip
 
@@ -285,6 +290,19 @@ class Reference:
 
 
 CHUNK = 256  # clips per pass when building a reference: memory holds one chunk's log-mels, whatever the corpus
+THRESHOLD_CLIPS = 128  # held-out clips the log-mel copy threshold is drawn from: each searches the whole training split
+
+
+def _mel_threshold(held_mel: np.ndarray, train_mel: np.ndarray, blocks: int, leave_one_out: bool, p: EvalParams) -> float:
+    """copy_percentile of held-out clips' distances (cut to `blocks`) to every window of the training split."""
+    rows = np.arange(len(held_mel))
+    if len(rows) > THRESHOLD_CLIPS:
+        rows = np.sort(np.random.default_rng(p.seed).choice(rows, THRESHOLD_CLIPS, replace=False))
+    if leave_one_out:  # held_mel is the training split itself: each row skips its own clip
+        dist = np.array([nearest_window(held_mel[[i], :, :blocks], np.delete(train_mel, i, axis=0))[0][0] for i in rows])
+    else:
+        dist = nearest_window(held_mel[rows][..., :blocks], train_mel)[0]
+    return float(np.percentile(dist, p.copy_percentile))
 
 
 def _embed_in_chunks(bundle: dict, audio, mels, device: str) -> tuple[np.ndarray, np.ndarray]:
@@ -304,9 +322,9 @@ def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | Non
     dist, idx = nearest(e, r.train)
     blocks = mel_blocks(audio, bundle)
     mel_dist, mel_idx = nearest_window(blocks, r.train_mel)
-    # the threshold at this clip length: held-out clips cut to it, against every window of the training split
-    held = r.held_mel[..., : blocks.shape[-1]]
-    mel_threshold = float(np.percentile(nearest_window(held, r.train_mel, r.halves_from_train)[0], r.params.copy_percentile))
+    mel_threshold = r.mel_copy_threshold
+    if r.mel_copy_blocks != blocks.shape[-1]:  # clips of another length than the reference was built for
+        mel_threshold = _mel_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.halves_from_train, r.params)
     predicted = classify(bundle, audio, r.device) if labels else None
     return {
         "n": len(audio),

@@ -219,5 +219,10 @@ def figure_inputs(wildcards):
     return files
 
 
+def clip_seconds(wildcards):
+    """How long each generated clip is: sampling.seconds, else the dataset's segment length (sample and reference use it)."""
+    return config["sampling"]["seconds"] or dataset(wildcards)["segment_seconds"]
+
+
 def sampling_params(wildcards):
     return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(wildcards.steps)}

@@ -35,8 +35,10 @@ rule reference:
         evaluation=evaluation_params,
         # the real floor is scored on as many clips as are generated, so FAD's small-sample bias matches
         n=config["sampling"]["n_samples"],
+        # and the log-mel copy threshold is worked out for clips as long as the generated ones
+        seconds=clip_seconds,
         device=config["device"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime"),
+        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime", "pretrained"),
     threads: 2
     log:
         "results/logs/{dataset}/reference.log",
@@ -61,7 +63,7 @@ rule evaluate:
         # the baselines are scored on as many clips as are generated, so FAD's small-sample bias matches
         n=config["sampling"]["n_samples"],
         device=config["device"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "runtime"),
+        code=code_hash("mel", "embedding", "features", "evaluate", "runtime", "pretrained"),
     threads: 2
     log:
         "results/logs/{dataset}/evaluate-{subject}.log",
@@ -84,7 +86,7 @@ rule tradeoff:
         evaluation=evaluation_params,
         steps=STEPS,
         base=config["diffusion"]["steps"],
-        code=code_hash("tradeoff", "evaluate", "features", "embedding", "mel", "runtime"),
+        code=code_hash("tradeoff", "evaluate", "features", "embedding", "mel", "runtime", "pretrained"),
     log:
         "results/logs/{dataset}/tradeoff.log",
     conda:
@@ -103,7 +105,7 @@ rule figures:
         datasets=DATASETS,
         steps=STEPS,
         mel=config["mel"],
-        code=code_hash("mel", "plots", "features", "evalplots", "evaluate", "embedding", "runtime"),
+        code=code_hash("mel", "plots", "features", "evalplots", "evaluate", "embedding", "runtime", "pretrained"),
     log:
         "results/logs/figures.log",
     benchmark:

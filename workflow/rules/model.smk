@@ -37,7 +37,7 @@ rule sample:
     params:
         # Not the list of step counts: adding one must not resample the others.
         sampling=sampling_params,
-        segment_seconds=lambda w: dataset(w)["segment_seconds"],
+        seconds=clip_seconds,
         device=config["device"],
         code=code_hash("model", "diffusion", "generate", "runtime", "audio"),
     threads: 8

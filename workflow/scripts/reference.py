@@ -5,7 +5,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cry_diffusion import evaluate, segment  # noqa: E402
+from cry_diffusion import SAMPLE_RATE, evaluate, segment  # noqa: E402
 
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
@@ -18,7 +18,8 @@ try:
                                    evaluate.EvalParams.from_dict(p.evaluation), p.device, n_floor=p.n,
                                    train_mels=segment.Rows(mels, train), heldout_mels=segment.Rows(mels, heldout),
                                    train_labels=table.set_index("index").loc[train, "category"].tolist(),
-                                   heldout_labels=table.set_index("index").loc[heldout, "category"].tolist())  # fmt: skip
+                                   heldout_labels=table.set_index("index").loc[heldout, "category"].tolist(),
+                                   clip_samples=round(p.seconds * SAMPLE_RATE))  # fmt: skip
 except ValueError as exc:
     raise ValueError(f"dataset {snakemake.wildcards.dataset}: {exc}") from None  # noqa: F821
 log.info("on %s: %d training and %d held-out segments%s; copy threshold %.4g", ref.device, len(train), len(heldout),

@@ -13,7 +13,7 @@ s = p.sampling
 audio, info = generate.generate(
     snakemake.input.model,  # noqa: F821
     n=s["n_samples"],
-    seconds=s["seconds"] or p.segment_seconds,
+    seconds=p.seconds,
     steps=s["steps"],
     seed=s["seed"],
     labels="each",
