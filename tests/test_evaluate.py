@@ -271,3 +271,12 @@ def test_each_embedding_ranks_real_below_tones_below_noise(cry_reference):
         fad = [scores[s]["pretrained"]["fad"]["value"] for s in sets]
         assert kid[0] < kid[1] < kid[2] and fad[0] < fad[1] < fad[2], (kid, fad)
         assert "speech" in scores["real"]["pretrained"]["trained_on"]
+
+
+def test_uncategorised_segments_do_not_break_the_classifier():
+    """A segment with no category ('') once crashed the embedding (classes.index('')); it is left out of training."""
+    rng = np.random.default_rng(0)
+    audio = tones(np.r_[rng.uniform(300, 400, 12), rng.uniform(1200, 1500, 12), [700, 800]], seconds=0.25)
+    bundle, info = train_embedding(audio, ["low"] * 12 + ["high"] * 12 + ["", ""], EmbeddingParams(epochs=10, dim=8))
+    assert info["classes"] == ["high", "low"] and info["train_segments"] == 26
+    assert embed(bundle, audio).shape == (26, 8)

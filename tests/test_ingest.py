@@ -69,3 +69,46 @@ def test_manifest_round_trips_through_csv(bad_corpus, tmp_path):
 def test_missing_root_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
         ingest.build_manifest(tmp_path / "nowhere")
+
+
+def test_fifo_and_other_special_files_are_skipped_unopened(tmp_path):
+    """A FIFO named like audio once hung ingest (open() waits for a writer): now it is listed and never opened."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import tone, write
+
+    write(tmp_path / "good.wav", tone(440, 1.0, 16000), 16000)
+    os.mkfifo(tmp_path / "x.wav")
+    code = ("import sys; from cry_diffusion import ingest; m = ingest.build_manifest(sys.argv[1]); "
+            "print(m.set_index('relpath').loc['x.wav', ['status', 'reason']].tolist())")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "['skipped', 'not a regular file: a FIFO, not opened']" in proc.stdout
+
+
+def test_a_listed_path_that_is_not_audio_says_so(tmp_path):
+    """A listing that names an existing non-audio file: not 'missing', but what the file is."""
+    (tmp_path / "notes.txt").write_text("not audio\n")
+    (tmp_path / "list.csv").write_text("path\nnotes.txt\nnowhere.wav\n")
+    m = ingest.build_manifest(ingest.Source(str(tmp_path), kind="manifest", manifest="list.csv"))
+    regions = m[m["row"] == "region"].set_index("relpath")["reason"].to_dict()
+    assert regions["list.csv:2"] == "recording skipped: not an audio extension (.txt)", regions
+    assert regions["list.csv:3"].startswith("missing: no file at")
+
+
+@pytest.mark.parametrize("policy", ["keep", "reject"])
+def test_a_file_without_a_category_follows_the_unlabelled_policy(tmp_path, policy):
+    from conftest import tone, write
+
+    write(tmp_path / "a-hu.wav", tone(440, 1.0, 16000), 16000)
+    write(tmp_path / "b-f-26-ti.caf.wav", tone(460, 1.0, 16000), 16000)  # the pattern wants -xx.wav at the end
+    source = ingest.Source(str(tmp_path), category_from="filename", category_pattern=r"-(?P<category>[a-z]{2})\.wav$",
+                           unlabelled=policy)  # fmt: skip
+    v = verdicts(ingest.build_manifest(source))
+    assert v["a-hu.wav"] == ("ok", "")
+    if policy == "keep":
+        assert v["b-f-26-ti.caf.wav"] == ("ok", "uncategorised: its name does not match the category pattern")
+    else:
+        assert v["b-f-26-ti.caf.wav"] == ("rejected", "unlabelled: its name does not match the category pattern")

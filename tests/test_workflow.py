@@ -60,6 +60,8 @@ def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf")
     # A user corpus that mixes good and bad files, the same as the unit tests use.
     make_bad_corpus(workdir / "corpus")
+    # outside any category folder: kept uncategorised, and every later stage must cope (it once crashed `embedding`)
+    write(workdir / "corpus" / "loose.wav", tone(520, 1.0, 16000), 16000)
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "results/report.html")
     return workdir
@@ -91,8 +93,10 @@ def test_bad_files_are_listed_and_the_rest_processed(run):
     assert m.loc["pain/notes.wav", "reason"].startswith("unreadable")
     assert m.loc["hunger/silent.wav", "reason"].startswith("silent")
     seg = pd.read_csv(run / "results" / "messy" / "segments.csv")
-    assert set(seg.path.map(lambda p: p.split("corpus/")[-1])) == {"pain/good_44k.wav", "pain/good_stereo_22k.wav", "hunger/good.flac"}
-    assert len(seg) == 4 + 3 + 2  # 2.3 s, 1.6 s, 1.2 s in 0.5 s segments, remainders dropped
+    assert set(seg.path.map(lambda p: p.split("corpus/")[-1])) == {"pain/good_44k.wav", "pain/good_stereo_22k.wav",
+                                                                   "hunger/good.flac", "loose.wav"}  # fmt: skip
+    assert len(seg) == 4 + 3 + 2 + 2  # 2.3 s, 1.6 s, 1.2 s, 1.0 s in 0.5 s segments, remainders dropped
+    assert m.loc["loose.wav", "status"] == "ok" and "uncategorised" in m.loc["loose.wav", "reason"]
 
 
 def test_report_opens_with_images_and_playable_audio(run):
@@ -213,6 +217,39 @@ def test_bad_config_fails_at_start_naming_the_key(tmp_path, dataset, key):
     assert proc.returncode != 0
     assert key in proc.stdout + proc.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_a_misspelled_key_is_said_in_a_few_lines(tmp_path):
+    """The key, its value and what was expected: not the schema, which once ran to hundreds of lines."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"d": {"root": "."}}, "mel": {"hop_msx": 10},
+                                                          "train": {"steps": 1}}))  # fmt: skip
+    proc = snakemake(tmp_path, "-n", "results/report.html", check=False)
+    said = [line for line in (proc.stdout + proc.stderr).splitlines() if line.strip()]
+    assert proc.returncode != 0 and len(said) <= 5, said
+    assert any("config key mel" in line and "'hop_msx' was unexpected" in line for line in said), said
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({"datasets": {"d": {"root": "."}}, "train": {"steps": "many"}}))
+    proc = snakemake(tmp_path, "-n", "results/report.html", check=False)
+    said = proc.stdout + proc.stderr
+    assert "config key train.steps: 'many' is not of type 'integer'" in said, said
+
+
+@pytest.mark.parametrize("contents", ["nothing", "only bad files"])
+def test_a_dataset_with_nothing_to_train_on_stops_at_segment(tmp_path, contents):
+    """One message naming the dataset and what was found, at segment; no later stage starts and trips over it."""
+    root = tmp_path / "corpus"
+    root.mkdir()
+    if contents == "only bad files":
+        (root / "zero.wav").write_bytes(b"")
+        (root / "notes.wav").write_text("not audio\n")
+        write(root / "silent.wav", np.zeros(16000, np.float32), 16000)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY | {"datasets": {"bare": {"root": "corpus"}}}))
+    proc = snakemake(tmp_path, "--cores", "2", "results/report.html", check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results" / "logs" / "bare" / "segment.log").read_text()
+    expected = "no files under its root" if contents == "nothing" else "no audio left to cut into segments: 3 files: 3 rejected (empty, silent, unreadable)"
+    assert f"dataset bare: nothing to train on: {expected}" in log and "lower heldout_fraction" in log, log[-1500:]
+    ran = {p.stem for p in (tmp_path / "results" / "logs" / "bare").glob("*.log")}
+    assert ran == {"ingest", "segment"}, ran
 
 
 def test_lint_is_clean():

@@ -84,8 +84,9 @@ def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: 
         return base | {"kind": "mel statistics"}, {"kind": "mel statistics", "classes": classes,
                                                   "train_segments": len(mels), "device": "cpu"}
     torch.manual_seed(params.seed)
-    y = torch.tensor([classes.index(x) for x in labels])
-    x = _standardise(mels, base["mean"], base["std"])
+    labelled = [i for i, c in enumerate(labels) if c]  # uncategorised segments have nothing to teach a classifier
+    y = torch.tensor([classes.index(labels[i]) for i in labelled])
+    x = _standardise(mels[labelled], base["mean"], base["std"])
     model = MelCNN(mel_params.n_mels, len(classes), params).to(device)  # initialised on the CPU: the same weights anywhere
     opt = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     order = torch.Generator().manual_seed(params.seed)
@@ -99,7 +100,8 @@ def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: 
     model.eval()
     bundle = base | {"kind": "category classifier", "classes": classes,
                      "model": {k: v.cpu() for k, v in model.state_dict().items()}}
-    train_acc = float(np.mean(np.array(classify(bundle, audio, device, mels)) == np.array(labels)))
+    predicted = classify(bundle, None, device, mels[labelled])
+    train_acc = float(np.mean(np.array(predicted) == np.array([labels[i] for i in labelled])))
     return bundle, {"kind": "category classifier", "classes": classes, "train_segments": len(mels),
                     "train_accuracy": train_acc, "device": str(device)}
 

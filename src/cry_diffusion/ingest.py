@@ -24,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import stat
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -65,6 +66,7 @@ class Source:
     kind: str = "folder"  # "folder", "annotated" or "manifest" (see the module's doc)
     category_from: str = "folder"  # "folder" (top folder under root), "filename" (pattern), "label" (annotated), "none"
     category_pattern: str | None = None  # with "filename": a regex with a (?P<category>...) group, searched in the name
+    unlabelled: str = "keep"  # a file whose category can't be read: "keep" it uncategorised, or "reject" it
     recording_from: str = "file"  # one source recording, never split across train/held-out: "file", "folder", "filename"
     recording_pattern: str | None = None  # with "filename": a regex with a (?P<recording>...) group (pre-cut clips)
     cry_labels: list | None = None  # labels to cut (annotated: the label column; others: the category); None: all
@@ -83,6 +85,7 @@ def source_from(entry: dict) -> Source:
         root=entry["root"],
         category_from=category.get("from", "folder"),
         category_pattern=category.get("pattern"),
+        unlabelled=category.get("unlabelled", "keep"),
         recording_from=recording.get("from", "file"),
         recording_pattern=recording.get("pattern"),
         table=table,
@@ -207,6 +210,18 @@ def _inspect_all(paths: list[Path], params: IngestParams, workers: int) -> dict[
     return {p: inspect(p, params) for p in paths}
 
 
+def special_file(path: Path) -> str | None:
+    """'FIFO', 'socket' or 'device' for what is neither a regular file nor a folder (links followed); else None."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:  # dangling or looping links: inspect says why
+        return None
+    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "device"), (stat.S_ISBLK, "device")):
+        if test(mode):
+            return kind
+    return None
+
+
 def is_audio(path: Path) -> bool:
     return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith(".")
 
@@ -225,7 +240,9 @@ def build_manifest(source: Source | str | Path, params: IngestParams = IngestPar
 
     labelled = {p: category_of(p, root, source.category_from, source.category_pattern) for p in files}
     not_cry = {p for p in files if source.kind == "folder" and source.cry_labels is not None and labelled[p] not in source.cry_labels}
-    verdicts = _inspect_all([p for p in files if is_audio(p) and not p.is_dir() and p not in not_cry], params, workers)
+    special = {p: kind for p in files if (kind := special_file(p))}
+    verdicts = _inspect_all([p for p in files if is_audio(p) and not p.is_dir() and p not in not_cry and p not in special],
+                            params, workers)  # fmt: skip
 
     rows, by_path, first_of_hash = [], {}, {}
     for path in files:
@@ -235,15 +252,29 @@ def build_manifest(source: Source | str | Path, params: IngestParams = IngestPar
         if path.is_symlink() and path.is_dir():
             rows.append(row | {"status": "skipped", "reason": "link to a folder: not followed (it could loop)"})
             continue
+        if path in special:  # opening a FIFO blocks until a writer comes; a device can be endless
+            row |= {"status": "skipped", "reason": f"not a regular file: a {special[path]}, not opened"}
+            rows.append(row)
+            by_path[path] = row
+            continue
         if not is_audio(path):
             why = "hidden file" if path.name.startswith(".") else f"not an audio extension ({path.suffix or 'none'})"
-            rows.append(row | {"status": "skipped", "reason": why})
+            row |= {"status": "skipped", "reason": why}
+            rows.append(row)
+            by_path[path] = row  # a listing that names it says what it is, not that it is missing
             continue
         row |= {"category": labelled[path], "recording": recording_of(path, root, source)}
         if path in not_cry:
             row |= {"status": "skipped", "reason": f"not a cry label: {labelled[path]!r} is not in cry_labels"}
         else:
             row |= verdicts.get(path) or {"status": "rejected", "reason": "unreadable: a folder, not a file"}
+            if row["status"] == "ok" and not row["category"] and source.category_from in ("folder", "filename"):
+                why = ("its name does not match the category pattern" if source.category_from == "filename"
+                       else "it is not inside a category folder")  # fmt: skip
+                if source.unlabelled == "reject":
+                    row |= {"status": "rejected", "reason": f"unlabelled: {why}"}
+                else:
+                    row["reason"] = "; ".join(filter(None, [row["reason"], f"uncategorised: {why}"]))
         rows.append(row)
         by_path[path] = row
     # The first copy in path order is kept, a real file before a link to it.

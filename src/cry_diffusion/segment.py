@@ -315,6 +315,28 @@ def accounting(manifest: pd.DataFrame, spans: pd.DataFrame, table: pd.DataFrame,
     }
 
 
+class NothingToTrainOn(ValueError):
+    """A dataset left no segments for training: said at the segment stage, before any later stage can trip on it."""
+
+
+def require_training_segments(name: str, manifest: pd.DataFrame, table: pd.DataFrame) -> None:
+    """Raise NothingToTrainOn, in one message naming the dataset, what was found and what to change."""
+    if (table["split"] == "train").any() if len(table) else False:
+        return
+    files = manifest[manifest["row"] == "file"]
+    found = ", ".join(f"{n} {status} ({', '.join(sorted({r.split(':', 1)[0] for r in group['reason'] if r}))})"
+                      if status != "ok" else f"{n} ok" for status, group in files.groupby("status")
+                      for n in [len(group)])  # fmt: skip
+    if not len(files):
+        why = "no files under its root"
+    elif not len(table):
+        why = f"no audio left to cut into segments: {len(files)} files: {found or 'none'}"
+    else:
+        why = f"all {len(table)} segments fell in the held-out split ({table['recording'].nunique()} recordings)"
+    raise NothingToTrainOn(f"dataset {name}: nothing to train on: {why}. Each file's reason is in its manifest.csv; "
+                           f"point datasets.{name}.root at the audio, relax the ingest limits, or lower heldout_fraction.")
+
+
 def read_table(path: str | Path) -> pd.DataFrame:
     """segments.csv back with its types (an empty category stays '')."""
     return pd.read_csv(path, dtype={"path": str, "sha256": str, "category": str, "split": str, "recording": str}, keep_default_na=False)

@@ -4,16 +4,37 @@ import os
 import re
 from pathlib import Path
 
+from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
-
-
 class ConfigError(Exception):
     pass
+
+
+def _config_problem(config, schema_file):
+    """The schema's own verdict in one line: the key, what it holds and what was expected."""
+    import jsonschema
+    import yaml
+
+    schema = yaml.safe_load(open(schema_file))
+    error = jsonschema.exceptions.best_match(jsonschema.validators.validator_for(schema)(schema).iter_errors(config))
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"config key {key}: {error.message}"
+
+
+def validate_config(config):
+    """Check the config and fill in the schema's defaults; a bad key stops here in one line, not a schema dump."""
+    schema_file = workflow.source_path("../schemas/config.schema.yaml")
+    try:
+        validate(config, schema_file)
+    except WorkflowError:
+        raise ConfigError(_config_problem(config, schema_file)) from None
+
+
+validate_config(config)
 
 
 def _check_pattern(key, spec, group):

@@ -48,7 +48,7 @@ rule segment:
     params:
         segment=segment_params,
         kind=lambda w: dataset(w)["kind"],
-        code=code_hash("audio", "annotations", "segment"),
+        code=code_hash("audio", "annotations", "segment", "ingest"),
     threads: 2
     log:
         "results/logs/{dataset}/segment.log",
