@@ -74,3 +74,22 @@ def test_undecodable_file_names_both_decoders(tmp_path):
     path.write_text("not audio at all" * 10)
     with pytest.raises(audio.DecodeError, match="soundfile.*PyAV"):
         audio.probe(path)
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path):
+    """kill -9 mid-write once left .segments.npy.<random>.npy behind forever; a live writer's temporary stays."""
+    import os
+    import subprocess
+    import sys
+
+    from cry_diffusion.atomic import write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f".out.txt.partial-{int(dead.stdout)}-abc.txt"
+    live = tmp_path / f".out.txt.partial-{os.getppid()}-xyz.txt"
+    other = tmp_path / f".other.txt.partial-{int(dead.stdout)}-abc.txt"
+    for f in (orphan, live, other):
+        f.write_text("half")
+    write_text(tmp_path / "out.txt", "whole")
+    assert (tmp_path / "out.txt").read_text() == "whole"
+    assert not orphan.exists() and live.exists() and other.exists()  # another target's leftovers wait for its own write

@@ -112,3 +112,21 @@ def test_a_file_without_a_category_follows_the_unlabelled_policy(tmp_path, polic
         assert v["b-f-26-ti.caf.wav"] == ("ok", "uncategorised: its name does not match the category pattern")
     else:
         assert v["b-f-26-ti.caf.wav"] == ("rejected", "unlabelled: its name does not match the category pattern")
+
+
+@pytest.mark.parametrize("policy", ["keep", "reject"])
+def test_a_truncated_wav_is_flagged_and_its_missing_seconds_counted(tmp_path, policy):
+    """Header says 3 s, 0.5 s of data are there: once accepted as plain ok."""
+    from conftest import tone, write
+
+    from cry_diffusion.segment import SegmentParams, segment_manifest
+
+    full = write(tmp_path / "full.wav", tone(440, 3.0, 16000), 16000)
+    (tmp_path / "cut.wav").write_bytes(full.read_bytes()[: 44 + 16000])  # 0.5 s of 16-bit mono
+    full.unlink()
+    m = ingest.build_manifest(tmp_path, ingest.IngestParams(truncated=policy))
+    row = m.set_index("relpath").loc["cut.wav"]
+    assert row["reason"].startswith("truncated: the header promises 3.000 s, 0.500 s are there")
+    assert row["status"] == ("ok" if policy == "keep" else "rejected") and row["missing_s"] == pytest.approx(2.5)
+    _, summary = segment_manifest(m, SegmentParams(seconds=0.25), tmp_path / "s.npy")
+    assert summary["seconds_truncated"] == pytest.approx(2.5)

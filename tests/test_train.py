@@ -126,20 +126,25 @@ def test_resume_after_sigkill_and_sigterm_is_bit_identical(tmp_path):
     assert len(reference) == 40
 
     assert interrupt_after_first_checkpoint(tmp_path, "killed", signal.SIGKILL) == -signal.SIGKILL
+    (tmp_path / "killed.csv").unlink()  # as Snakemake removes a failed job's outputs: the history must survive it
     run_cli(tmp_path, "killed")
     rows = read_csv(tmp_path / "killed.csv")
     assert [int(r["step"]) for r in rows] == list(range(10, 401, 10))  # no duplicated or missing steps
     assert [r["loss"] for r in rows] == reference
     assert_same_model(tmp_path / "straight.pt", tmp_path / "killed.pt")
     assert len(checkpoints(tmp_path / "killed-ckpt")) == 2  # only the newest two are kept
+    assert torch.load(tmp_path / "killed.pt", weights_only=True)["resumes"] == 1
+    assert torch.load(tmp_path / "straight.pt", weights_only=True)["resumes"] == 0
 
     # SIGTERM: the run checkpoints the step it is on and exits with 128 + 15
     assert interrupt_after_first_checkpoint(tmp_path, "termed", signal.SIGTERM) == 128 + signal.SIGTERM
     stopped_at = torch.load(checkpoints(tmp_path / "termed-ckpt")[-1], weights_only=True)["step"]
     assert stopped_at >= 20
+    (tmp_path / "termed.csv").unlink()
     run_cli(tmp_path, "termed")
     steps = [int(r["step"]) for r in read_csv(tmp_path / "termed.csv")]
-    assert steps == sorted(set(steps)) and steps[-1] == 400
+    # one row per logged step from the first to the last, plus the row SIGTERM's checkpoint wrote at its own step
+    assert steps == sorted(set(steps)) and set(range(10, 401, 10)) <= set(steps) and set(steps) - set(range(10, 401, 10)) <= {stopped_at}
     assert_same_model(tmp_path / "straight.pt", tmp_path / "termed.pt")
 
 

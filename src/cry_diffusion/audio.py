@@ -13,6 +13,7 @@ that a six-hour recording never has to sit in memory whole.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -37,11 +38,25 @@ class AudioInfo:
     codec: str
     sample_rate: int
     channels: int
+    missing_seconds: float = 0.0  # audio the header promises but the file lacks (a truncated download or copy)
 
 
 def _soundfile_info(path: Path) -> AudioInfo:
     info = sf.info(str(path))
-    return AudioInfo("soundfile", info.format.lower(), info.subtype.lower(), int(info.samplerate), int(info.channels))
+    return AudioInfo("soundfile", info.format.lower(), info.subtype.lower(), int(info.samplerate), int(info.channels),
+                     _missing_seconds(info.extra_info))  # fmt: skip
+
+
+def _missing_seconds(extra_info: str) -> float:
+    """Seconds a WAV's header declares past its end: libsndfile decodes what is there and notes the rest only here.
+
+    Its header dump says "data : 96000 (should be 16000)": 96,000 bytes declared, 16,000 present.
+    """
+    declared = re.search(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", extra_info, re.M)
+    rate = re.search(r"Bytes/sec\s*:\s*(\d+)", extra_info)
+    if not (declared and rate and int(rate.group(1))):
+        return 0.0
+    return max(0, int(declared.group(1)) - int(declared.group(2))) / int(rate.group(1))
 
 
 def _pyav_info(path: Path) -> AudioInfo:

@@ -43,6 +43,7 @@ AUDIO_EXTENSIONS = {
 COLUMNS = [
     "path", "relpath", "sha256", "status", "reason", "category", "backend", "container", "codec",
     "sample_rate", "channels", "frames", "duration_s", "peak_dbfs", "band_limited",
+    "missing_s",  # seconds the header promised and the file lacks (truncated)
     # row: "file" (one per file found or listed), "table" (an annotation table or listing), "region" (one of its rows).
     # A region row's relpath is "table:line", its path and sha256 are its recording's, duration_s its own length.
     "row", "start_s", "end_s", "label", "recording",
@@ -56,6 +57,7 @@ class IngestParams:
     silence_dbfs: float = -60.0  # a peak below this is a silent (or dead-microphone) file
     max_clipped_fraction: float = 0.01  # more samples than this at full scale: a distorted recording
     exclude_band_limited: bool = False  # reject sources recorded below 16 kHz instead of flagging them
+    truncated: str = "keep"  # a file shorter than its header says: "keep" what is there (noted), or "reject" it
 
 
 @dataclass
@@ -174,7 +176,9 @@ def inspect(path: Path, params: IngestParams) -> dict:
                 clipped += int((magnitude >= 0.999).sum())
     except audio.DecodeError as exc:
         return row | {"reason": f"unreadable: {exc}"}
-    row |= {"frames": frames, "duration_s": frames / info.sample_rate}
+    row |= {"frames": frames, "duration_s": frames / info.sample_rate, "missing_s": info.missing_seconds}
+    truncated = (f"truncated: the header promises {row['duration_s'] + info.missing_seconds:.3f} s, "
+                 f"{row['duration_s']:.3f} s are there") if info.missing_seconds else ""  # fmt: skip
     row["peak_dbfs"] = 20 * np.log10(peak) if peak > 0 else -np.inf
     row["band_limited"] = info.sample_rate < SAMPLE_RATE
     samples = max(frames * info.channels, 1)
@@ -190,8 +194,11 @@ def inspect(path: Path, params: IngestParams) -> dict:
         reason = f"clipped: {100 * clipped / samples:.1f}% of samples at full scale > {100 * params.max_clipped_fraction:g}%"
     elif row["band_limited"] and params.exclude_band_limited:
         reason = f"band-limited: recorded at {info.sample_rate} Hz < {SAMPLE_RATE} Hz (exclude_band_limited is on)"
+    elif truncated and params.truncated == "reject":
+        reason = truncated
     else:
-        notes = ["band-limited source, kept" if row["band_limited"] else "",
+        notes = [truncated + " (kept)" if truncated else "",
+                 "band-limited source, kept" if row["band_limited"] else "",
                  f"down-mixed from {info.channels} channels" if info.channels > 1 else ""]  # fmt: skip
         return row | {"status": "ok", "reason": "; ".join(filter(None, notes))}
     return row | {"reason": reason}

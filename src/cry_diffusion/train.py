@@ -111,13 +111,6 @@ def checkpoints(folder) -> list[Path]:
     return sorted(Path(folder).glob("step-*.pt"))
 
 
-def _read_csv_until(path: Path, step: int) -> list[list[str]]:
-    if step == 0 or not path.exists():
-        return []
-    with open(path, newline="") as f:
-        return [row for row in list(csv.reader(f))[1:] if row and int(row[0]) <= step]
-
-
 def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelParams,
           diffusion_params: DiffusionParams, train_params: TrainParams, out_path, checkpoint_dir, loss_csv,
           class_names: list[str] | None = None, device="auto") -> Path:
@@ -163,7 +156,9 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
     data_gen = torch.Generator().manual_seed(tp.seed + rank)
     noise_gen = torch.Generator(device).manual_seed(tp.seed + rank + 1_000_003)
 
-    step, elapsed0 = 0, 0.0
+    # The loss history travels inside each checkpoint: loss_csv is a pipeline output, and Snakemake deletes it when
+    # a run is killed, so a history kept only there lost every row before the resume point (rows 10-120 of 400).
+    step, elapsed0, history, resumes = 0, 0.0, [], 0
     if found := checkpoints(checkpoint_dir):
         ck = torch.load(found[-1], map_location="cpu", weights_only=True)
         if ck["model_params"] != model_params.to_dict() or ck["diffusion_params"] != diffusion_params.to_dict():
@@ -180,11 +175,12 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
         if rank < len(ck["rng"]):  # same world size: every rank continues its own random streams
             _set_rng_state(ck["rng"][rank], data_gen, noise_gen)
         step, elapsed0 = ck["step"], ck["elapsed_seconds"]
+        history, resumes = ck.get("loss_history", []), ck.get("resumes", 0) + 1
         if rank == 0:
-            log.info("resuming from %s", found[-1])
-    if rank == 0:  # rows past the checkpoint would repeat once training redoes those steps
+            log.info("resuming from %s (resume %d)", found[-1], resumes)
+    if rank == 0:  # the rows up to the checkpoint; later ones are redone, so they can't repeat
         with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows([CSV_COLUMNS] + _read_csv_until(loss_csv, step))
+            csv.writer(f).writerows([CSV_COLUMNS] + history)
 
     net = model
     if world > 1:
@@ -200,7 +196,8 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
             ck = {"step": step, "elapsed_seconds": elapsed0 + time.perf_counter() - t0,
                   "model": model.state_dict(), "ema": dict(zip(names, ema)), "optimizer": opt.state_dict(),
                   "scaler": scaler.state_dict(), "rng": states, "model_params": model_params.to_dict(),
-                  "diffusion_params": diffusion_params.to_dict(), "train_params": asdict(tp)}
+                  "diffusion_params": diffusion_params.to_dict(), "train_params": asdict(tp),
+                  "loss_history": history, "resumes": resumes}
             with atomic_path(checkpoint_dir / f"step-{step:07d}.pt") as tmp:
                 torch.save(ck, tmp)
             for old in checkpoints(checkpoint_dir)[:-KEEP_CHECKPOINTS]:
@@ -260,8 +257,9 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
             now = time.perf_counter()
             rate, mean = (step - step_window) / (now - t_window), float(losses.mean())
             if rank == 0:
+                history.append([str(step), f"{mean:.6g}", f"{rate:.4g}", f"{elapsed0 + now - t0:.2f}"])
                 with open(loss_csv, "a", newline="") as f:
-                    csv.writer(f).writerow([step, f"{mean:.6g}", f"{rate:.4g}", f"{elapsed0 + now - t0:.2f}"])
+                    csv.writer(f).writerow(history[-1])
                 log.info("step %d  loss %.4f  %.2f steps/s", step, mean, rate)
             window, t_window, step_window = [], now, step
             if at_checkpoint or stop:
@@ -276,7 +274,8 @@ def _train(segments, labels, model_params, diffusion_params, tp, out_path, check
         final = {"model": dict(zip(names, ema)), "weights": "ema", "step": step,
                  "model_params": model_params.to_dict(), "diffusion_params": diffusion_params.to_dict(),
                  "train_params": asdict(tp), "class_names": list(class_names) if class_names else None,
-                 "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None}
+                 "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None,
+                 "resumes": resumes}
         with atomic_path(out_path) as tmp:
             torch.save(final, tmp)
     if world > 1:
