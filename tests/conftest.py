@@ -9,6 +9,20 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/browser.py
 
 
+def copy_repo(root: Path) -> Path:
+    """The repo's files as a fresh clone has them (tracked, and new ones git would add), copied into `root`."""
+    import shutil
+    import subprocess
+
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, root / name)
+    return root
+
+
 def tone(freq: float, seconds: float, rate: int, amplitude: float = 0.5, channels: int = 1) -> np.ndarray:
     t = np.arange(int(round(seconds * rate))) / rate
     x = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)

@@ -10,13 +10,12 @@ documented command that does that fails here before a user meets it.
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from conftest import REPO, tone, write
+from conftest import REPO, copy_repo, tone, write
 
 pytestmark = pytest.mark.slow
 
@@ -57,13 +56,7 @@ def test_the_readme_has_the_users_commands():
 @pytest.fixture(scope="module")
 def clone(tmp_path_factory):
     """The repo's files as a fresh clone has them (tracked, and new files git would add), plus the user's data."""
-    root = tmp_path_factory.mktemp("clone")
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split("\0")
-    for name in filter(None, listed):
-        if (REPO / name).is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(REPO / name, root / name)
+    root = copy_repo(tmp_path_factory.mktemp("clone"))
     # config.paper.yaml asks the user to point it at their corpora: two tiny stand-ins where it looks
     for category in ("deaf", "pain"):
         write(root / "data" / "baby_chillanto" / category / "a.wav", tone(400, 1.0, 16000), 16000)

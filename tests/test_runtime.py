@@ -146,3 +146,9 @@ def test_sampling_falls_back_to_eager_when_a_graph_cannot_be_recorded(trained, m
     assert info["cuda_graph"] is False and "not permitted" in info["cuda_graph_error"]
     with pytest.raises(RuntimeError, match="not permitted"):  # asked for by name: no quiet fallback
         generate.generate(trained["model_file"], n=2, seconds=0.05, steps=6, device="cpu", graph="on")
+
+
+def test_sampling_does_not_import_the_training_loop():
+    """generate once imported amp_dtype from train, so any training change reran sampling, evaluation and the report."""
+    code = "import sys, cry_diffusion.generate; print('cry_diffusion.train' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

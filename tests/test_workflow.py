@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import yaml
-from conftest import REPO, make_bad_corpus, tone, write
+from conftest import REPO, copy_repo, make_bad_corpus, tone, write
 from corpora import PHONE_PATTERN, debarbaro_long, phone_app
 
 import browser
@@ -32,17 +32,17 @@ TINY = {
 }
 
 
-def snakemake(workdir, *args, check=True):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+def snakemake(workdir, *args, check=True, snakefile=REPO / "Snakefile"):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir), *args]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if check and proc.returncode:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
     return proc
 
 
-def planned_rules(workdir, target="results/report.html"):
+def planned_rules(workdir, target="results/report.html", snakefile=REPO / "Snakefile"):
     """Rule names a dry run would execute."""
-    out = snakemake(workdir, "-n", target, "--quiet", "rules").stdout
+    out = snakemake(workdir, "-n", target, "--quiet", "rules", snakefile=snakefile).stdout
     rules, in_table = set(), False
     for line in out.splitlines():
         if line.startswith("job ") and "count" in line:
@@ -112,6 +112,9 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert len(seen["audio"]) == 2 * 14 and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
+    # the conditional model's clips, category by category; the stages each ran on; n beside FAD and KID
+    assert "By category: generated at 200 steps" in text and text.count('<tr class="category">') >= 2
+    assert text.count('<tr class="device">') == 2 * 4 and "KID [95% CI]" in text and "2 vs " in text
     # the time-to-quality table: the 6-step set judged against the 200-step chain, as tradeoff.json says
     result = json.loads((run / "results" / "embedded" / "evaluation" / "tradeoff.json").read_text())
     assert result["base_steps"] == 200 and [r["steps"] for r in result["rows"]] == [200, 6]
@@ -133,6 +136,43 @@ def test_mel_change_reruns_mel_and_after_only(run):
         assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "report"}
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+def reordered(value):
+    """The same config with every mapping's keys in reverse order (yaml.safe_dump sorts; people reorder by hand)."""
+    if isinstance(value, dict):
+        return {k: reordered(value[k]) for k in reversed(list(value))}
+    return value
+
+
+def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
+    """Key order, and 1 against 1.0 (or 30.0 against 30), once reran all the jobs, training included."""
+    config = reordered(TINY)
+    config["datasets"]["embedded"]["segment_seconds"] = 1.0  # a number: was 1
+    config["train"]["steps"] = 30.0  # an integer: was 30
+    config["evaluation"] = {"copy_percentile": 1}  # the default, 1.0, written as an int
+    (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    try:
+        assert planned_rules(run) == set()
+    finally:
+        (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+@pytest.mark.parametrize("edit, expected", [
+    # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
+    (("    voicing: float = 0.45", "    voicing: float = 0.5"), {"reference", "evaluate", "tradeoff", "figures", "report"}),
+    # a comment, and a docstring: nothing that runs changes, so nothing reruns
+    (("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
+    (('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
+])  # fmt: skip
+def test_a_library_edit_reruns_the_rules_that_import_it(run, tmp_path, edit, expected):
+    """Code hashes follow the imports: no hand-kept list can miss a module a script reaches."""
+    copy = copy_repo(tmp_path / "checkout")
+    features = copy / "src" / "cry_diffusion" / "features.py"
+    text = features.read_text()
+    assert edit[0] in text
+    features.write_text(text.replace(edit[0], edit[1], 1))
+    assert planned_rules(run, snakefile=copy / "Snakefile") == expected
 
 
 def test_segment_change_of_one_dataset_spares_the_other(run):

@@ -1,13 +1,14 @@
 import hashlib
-import importlib.util
 import os
 import re
+import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
+sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # this workflow's library, whatever else is installed
 
 
 class ConfigError(Exception):
@@ -25,13 +26,40 @@ def _config_problem(config, schema_file):
     return f"config key {key}: {error.message}"
 
 
+def canonical(value, schema):
+    """Keys sorted, and numbers as the schema types them (1 -> 1.0 where it says number; 2.0 -> 2 for integer).
+
+    Snakemake compares a rule's params by their text, so the same values in another key
+    order, or 1 for 1.0, would rerun everything after them, training included.
+    """
+    schema = schema or {}
+    if isinstance(value, dict):
+        properties, extra = schema.get("properties", {}), schema.get("additionalProperties")
+        return {k: canonical(value[k], properties.get(k, extra if isinstance(extra, dict) else None)) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v, schema.get("items")) for v in value]
+    types = schema.get("type") if isinstance(schema.get("type"), list) else [schema.get("type")]
+    if isinstance(value, bool):
+        return value
+    if "number" in types and isinstance(value, int):
+        return float(value)
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 def validate_config(config):
-    """Check the config and fill in the schema's defaults; a bad key stops here in one line, not a schema dump."""
+    """Check the config, fill in the schema's defaults and put it in canonical form; a bad key stops here in one line."""
+    import yaml
+
     schema_file = workflow.source_path("../schemas/config.schema.yaml")
     try:
         validate(config, schema_file)
     except WorkflowError:
         raise ConfigError(_config_problem(config, schema_file)) from None
+    settled = canonical(dict(config), yaml.safe_load(open(schema_file)))
+    config.clear()
+    config.update(settled)
 
 
 validate_config(config)
@@ -107,7 +135,7 @@ _check_config(config)
 DATASETS = [name for name, ds in config["datasets"].items() if ds["enabled"]]
 if not DATASETS:
     raise ConfigError("datasets: every dataset has enabled: false; nothing to run")
-_LIBRARY = Path(importlib.util.find_spec("cry_diffusion").origin).parent
+_LIBRARY = Path(workflow.basedir) / "src" / "cry_diffusion"  # what the scripts import too (_common.start)
 
 
 STEPS = config["sampling"]["steps"]
@@ -118,14 +146,52 @@ wildcard_constraints:
     steps=r"\d+",
 
 
-def code_hash(*modules):
-    """Hash of the library files a stage runs, so editing one reruns that stage (and what follows).
+def _syntax(path):
+    """A module's syntax tree without docstrings or line numbers: editing a comment, a docstring or the layout
+    changes nothing here, so it reruns nothing; changing what runs (a constant, a line of code) does."""
+    import ast
 
-    Names without a suffix are modules ("mel" is mel.py); others are paths in the package.
-    """
+    tree = ast.parse(path.read_text(), str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
+def library_modules(script):
+    """The cry_diffusion modules a workflow script reaches, following imports (those inside functions too) all the way."""
+    import ast
+
+    seen, todo = set(), [Path(workflow.basedir) / "workflow" / "scripts" / script]
+    while todo:
+        path = todo.pop()
+        package = path.parent == _LIBRARY
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = []
+            if isinstance(node, ast.ImportFrom) and (node.level and package or (node.module or "").startswith("cry_diffusion")):
+                base = (node.module or "") if node.level else (node.module or "").removeprefix("cry_diffusion").lstrip(".")
+                names = [base.split(".")[0]] if base else [alias.name for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [a.name.split(".")[1] for a in node.names if a.name.startswith("cry_diffusion.")]
+            for name in ["__init__", *names]:
+                source = _LIBRARY / f"{name}.py"
+                if source.is_file() and source not in seen:
+                    seen.add(source)
+                    todo.append(source)
+    return sorted(seen)
+
+
+def code_hash(script, *files):
+    """Hash of the library code a rule's script runs (library_modules), plus other package files it reads
+    (templates): editing any of it reruns the rule and what follows, and nothing else."""
+    import ast
+
     digest = hashlib.sha256()
-    for name in ("__init__", "atomic") + modules:
-        digest.update((_LIBRARY / (name if "." in name else f"{name}.py")).read_bytes())
+    for source in library_modules(script):
+        digest.update(f"{source.name}\0{ast.dump(_syntax(source))}\0".encode())
+    for name in files:
+        digest.update((_LIBRARY / name).read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -4,7 +4,7 @@ rule embedded_corpus:
         directory(config["embedded_corpus"]["root"]),
     params:
         corpus=config["embedded_corpus"],
-        code=code_hash("synth"),
+        code=code_hash("embedded_corpus.py"),
     log:
         "results/logs/embedded_corpus.log",
     benchmark:
@@ -25,7 +25,7 @@ rule ingest:
         source=source_params,
         ingest=config["ingest"],
         listing=corpus_listing,
-        code=code_hash("audio", "annotations", "ingest"),
+        code=code_hash("ingest.py"),
     threads: 2
     log:
         "results/logs/{dataset}/ingest.log",
@@ -48,7 +48,7 @@ rule segment:
     params:
         segment=segment_params,
         kind=lambda w: dataset(w)["kind"],
-        code=code_hash("audio", "annotations", "segment", "ingest"),
+        code=code_hash("segment.py"),
     threads: 2
     log:
         "results/logs/{dataset}/segment.log",
@@ -70,7 +70,7 @@ rule mel:
         figure="results/{dataset}/figures/mels.png",
     params:
         mel=config["mel"],
-        code=code_hash("mel", "plots"),
+        code=code_hash("mel.py"),
     log:
         "results/logs/{dataset}/mel.log",
     benchmark:
@@ -90,7 +90,7 @@ rule data_figures:
         durations="results/{dataset}/figures/durations.png",
         categories="results/{dataset}/figures/categories.png",
     params:
-        code=code_hash("plots"),
+        code=code_hash("data_figures.py"),
     log:
         "results/logs/{dataset}/data_figures.log",
     conda:

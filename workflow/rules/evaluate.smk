@@ -10,7 +10,7 @@ rule embedding:
         embedding=config["evaluation"]["embedding"],
         mel=config["mel"],
         device=config["device"],
-        code=code_hash("mel", "embedding", "segment", "runtime"),
+        code=code_hash("embedding.py"),
     threads: 2
     log:
         "results/logs/{dataset}/embedding.log",
@@ -38,7 +38,7 @@ rule reference:
         # and the log-mel copy threshold is worked out for clips as long as the generated ones
         seconds=clip_seconds,
         device=config["device"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "segment", "runtime", "pretrained"),
+        code=code_hash("reference.py"),
     threads: 2
     log:
         "results/logs/{dataset}/reference.log",
@@ -63,7 +63,7 @@ rule evaluate:
         # the baselines are scored on as many clips as are generated, so FAD's small-sample bias matches
         n=config["sampling"]["n_samples"],
         device=config["device"],
-        code=code_hash("mel", "embedding", "features", "evaluate", "runtime", "pretrained"),
+        code=code_hash("evaluate.py"),
     threads: 2
     log:
         "results/logs/{dataset}/evaluate-{subject}.log",
@@ -86,7 +86,7 @@ rule tradeoff:
         evaluation=evaluation_params,
         steps=STEPS,
         base=config["diffusion"]["steps"],
-        code=code_hash("tradeoff", "evaluate", "features", "embedding", "mel", "runtime", "pretrained"),
+        code=code_hash("tradeoff.py"),
     log:
         "results/logs/{dataset}/tradeoff.log",
     conda:
@@ -105,7 +105,7 @@ rule figures:
         datasets=DATASETS,
         steps=STEPS,
         mel=config["mel"],
-        code=code_hash("mel", "plots", "features", "evalplots", "evaluate", "embedding", "runtime", "pretrained"),
+        code=code_hash("figures.py"),
     log:
         "results/logs/figures.log",
     benchmark:

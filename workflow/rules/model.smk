@@ -12,7 +12,7 @@ rule train:
         train=config["train"],
         device=config["device"],
         checkpoints=lambda w: f"results/{w.dataset}/checkpoints",
-        code=code_hash("model", "diffusion", "train", "runtime"),
+        code=code_hash("train.py"),
     threads: 8
     resources:
         gpu=1,
@@ -39,7 +39,7 @@ rule sample:
         sampling=sampling_params,
         seconds=clip_seconds,
         device=config["device"],
-        code=code_hash("model", "diffusion", "generate", "runtime", "audio"),
+        code=code_hash("sample.py"),
     threads: 8
     resources:
         gpu=1,
@@ -60,7 +60,7 @@ rule loss_figure:
     output:
         "results/{dataset}/figures/loss.png",
     params:
-        code=code_hash("plots"),
+        code=code_hash("loss_figure.py"),
     log:
         "results/logs/{dataset}/loss_figure.log",
     conda:

@@ -9,7 +9,7 @@ rule report:
         steps=STEPS,
         mel=config["mel"],
         report=config["report"],
-        code=code_hash("report", "ingest", "segment", "mel", "plots", "features", "templates/report.html.j2"),
+        code=code_hash("report.py", "templates/report.html.j2"),
     log:
         "results/logs/report.log",
     benchmark:
