@@ -103,7 +103,7 @@ def test_a_file_without_a_category_follows_the_unlabelled_policy(tmp_path, polic
     from conftest import tone, write
 
     write(tmp_path / "a-hu.wav", tone(440, 1.0, 16000), 16000)
-    write(tmp_path / "b-f-26-ti.caf.wav", tone(460, 1.0, 16000), 16000)  # the pattern wants -xx.wav at the end
+    write(tmp_path / "b-f-26-ti.caf.wav", tone(900, 1.0, 16000), 16000)  # the pattern wants -xx.wav at the end
     source = ingest.Source(str(tmp_path), category_from="filename", category_pattern=r"-(?P<category>[a-z]{2})\.wav$",
                            unlabelled=policy)  # fmt: skip
     v = verdicts(ingest.build_manifest(source))
@@ -130,3 +130,47 @@ def test_a_truncated_wav_is_flagged_and_its_missing_seconds_counted(tmp_path, po
     assert row["status"] == ("ok" if policy == "keep" else "rejected") and row["missing_s"] == pytest.approx(2.5)
     _, summary = segment_manifest(m, SegmentParams(seconds=0.25), tmp_path / "s.npy")
     assert summary["seconds_truncated"] == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("policy", ["reject", "same_side"])
+def test_re_encoded_copies_are_caught_by_content(tmp_path, policy):
+    """The same cry as WAV, FLAC, a 22.05 kHz resample and Ogg Vorbis: different bytes, the same audio.
+
+    Once only byte-identical files were caught, and with split_seed 1 a WAV was held out while its FLAC trained.
+    """
+    import soundfile as sf
+    import soxr
+
+    from cry_diffusion.segment import SegmentParams, segment_manifest
+    from cry_diffusion.synth import synthesize_cry
+
+    cry = synthesize_cry("pain", 3.0, 44100, seed=3)
+    other = synthesize_cry("pain", 3.0, 44100, seed=4)  # a different cry of the same length and category
+    sf.write(tmp_path / "a.wav", cry, 44100, subtype="PCM_16")
+    sf.write(tmp_path / "b.flac", cry, 44100)
+    sf.write(tmp_path / "c.wav", soxr.resample(cry, 44100, 22050), 22050, subtype="PCM_16")
+    sf.write(tmp_path / "d.ogg", cry, 44100, format="OGG", subtype="VORBIS")
+    sf.write(tmp_path / "e.wav", other, 44100, subtype="PCM_16")
+    m = ingest.build_manifest(ingest.Source(str(tmp_path), category_from="none"), ingest.IngestParams(duplicates=policy))
+    v = verdicts(m)
+    assert v["a.wav"] == ("ok", "") and v["e.wav"] == ("ok", "")
+    for copy in ("b.flac", "c.wav", "d.ogg"):
+        if policy == "reject":
+            assert v[copy] == ("rejected", "duplicate: the same audio as a.wav, in another encoding"), v[copy]
+        else:
+            assert v[copy] == ("ok", "the same audio as a.wav: kept on its side"), v[copy]
+    if policy == "same_side":
+        for seed in range(4):  # whatever the split draws, all four copies share a side
+            table, _ = segment_manifest(m, SegmentParams(seconds=1.0, heldout_fraction=0.5, split_seed=seed),
+                                        tmp_path / "s.npy")  # fmt: skip
+            sides = table.groupby(table["path"].map(lambda p: p.rsplit("/", 1)[1]))["split"].first()
+            assert sides[["a.wav", "b.flac", "c.wav", "d.ogg"]].nunique() == 1
+
+
+def test_distinct_cries_are_not_taken_for_copies(tmp_path):
+    """The false-positive side of the content check: the embedded corpus's 60 distinct cries, none a duplicate."""
+    from cry_diffusion import synth
+
+    synth.write_corpus(tmp_path, clips_per_category=12)
+    files = ingest.build_manifest(tmp_path).query("row == 'file'")
+    assert len(files) == 60 and (files["status"] == "ok").all(), files[files["status"] != "ok"][["relpath", "reason"]]

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import SAMPLE_RATE, audio
+from . import SAMPLE_RATE, audio, fingerprint
 from .annotations import TableError, TableFormat, judge, read_table, seconds
 
 AUDIO_EXTENSIONS = {
@@ -58,6 +58,8 @@ class IngestParams:
     max_clipped_fraction: float = 0.01  # more samples than this at full scale: a distorted recording
     exclude_band_limited: bool = False  # reject sources recorded below 16 kHz instead of flagging them
     truncated: str = "keep"  # a file shorter than its header says: "keep" what is there (noted), or "reject" it
+    duplicates: str = "reject"  # the same audio in another encoding (cry_diffusion.fingerprint): "reject" it, or
+    # "same_side": keep it, on the same side of the train/held-out split as the first copy
 
 
 @dataclass
@@ -158,8 +160,10 @@ def inspect(path: Path, params: IngestParams) -> dict:
     try:
         info = audio.probe(path)
         row |= {k: getattr(info, k) for k in ("backend", "container", "codec", "sample_rate", "channels")}
-        frames, peak, nonfinite, clipped = 0, 0.0, 0, 0
+        frames, peak, nonfinite, clipped, head = 0, 0.0, 0, 0, []
         for block in audio.blocks(path, info):
+            if frames < fingerprint.SECONDS * info.sample_rate:
+                head.append(np.nan_to_num(block.mean(axis=1)))
             frames += len(block)
             if not block.size:
                 continue
@@ -177,6 +181,7 @@ def inspect(path: Path, params: IngestParams) -> dict:
     except audio.DecodeError as exc:
         return row | {"reason": f"unreadable: {exc}"}
     row |= {"frames": frames, "duration_s": frames / info.sample_rate, "missing_s": info.missing_seconds}
+    row["_fingerprint"] = fingerprint.fingerprint(np.concatenate(head) if head else np.zeros(0), info.sample_rate)
     truncated = (f"truncated: the header promises {row['duration_s'] + info.missing_seconds:.3f} s, "
                  f"{row['duration_s']:.3f} s are there") if info.missing_seconds else ""  # fmt: skip
     row["peak_dbfs"] = 20 * np.log10(peak) if peak > 0 else -np.inf
@@ -202,6 +207,20 @@ def inspect(path: Path, params: IngestParams) -> dict:
                  f"down-mixed from {info.channels} channels" if info.channels > 1 else ""]  # fmt: skip
         return row | {"status": "ok", "reason": "; ".join(filter(None, notes))}
     return row | {"reason": reason}
+
+
+def _same_audio(by_path: dict, keep_first: list, prints: dict, params: IngestParams) -> None:
+    """Re-encodes, resamples and container changes of one recording: rejected, or kept on the first copy's side."""
+    ok = [p for p in keep_first if by_path[p]["status"] == "ok" and prints[p] is not None]
+    by_name = {by_path[p]["relpath"]: by_path[p] for p in ok}
+    found = fingerprint.duplicates([(by_path[p]["relpath"], by_path[p]["duration_s"], prints[p]) for p in ok])
+    for name, first in found.items():
+        row, original = by_name[name], by_name[first]
+        if params.duplicates == "reject":
+            row |= {"status": "rejected", "reason": f"duplicate: the same audio as {first}, in another encoding"}
+        else:  # a recording never straddles the split, so this copy lands where the first one does
+            row["recording"] = original["recording"]
+            row["reason"] = "; ".join(filter(None, [row["reason"], f"the same audio as {first}: kept on its side"]))
 
 
 def _inspect_job(args):
@@ -285,12 +304,15 @@ def build_manifest(source: Source | str | Path, params: IngestParams = IngestPar
         rows.append(row)
         by_path[path] = row
     # The first copy in path order is kept, a real file before a link to it.
-    for path in sorted(by_path, key=lambda p: (p.is_symlink(), p)):
+    keep_first = sorted(by_path, key=lambda p: (p.is_symlink(), p))
+    prints = {path: by_path[path].pop("_fingerprint", None) for path in keep_first}
+    for path in keep_first:
         row = by_path[path]
         if row["status"] == "ok":
             twin = first_of_hash.setdefault(row["sha256"], row["relpath"])
             if twin != row["relpath"]:
                 row |= {"status": "rejected", "reason": f"duplicate: same content as {twin}"}
+    _same_audio(by_path, keep_first, prints, params)
 
     if source.kind == "annotated":
         for path, table in tables.items():
