@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import yaml
 from conftest import REPO, copy_repo, make_bad_corpus, tone, write
-from corpora import PHONE_PATTERN, debarbaro_long, phone_app
+from corpora import PHONE_PATTERN, cry, debarbaro_long, encode, phone_app
 
 import browser
 
@@ -329,6 +329,9 @@ def real(tmp_path_factory):
         encoding="utf-8",
     )
     phone_app(workdir / "phone app")
+    # an upload whose name misses the pattern (a real corpus has "...-f-26-ti.caf.caf"): kept, uncategorised
+    encode(workdir / "phone app" / "3c4d-1431029140000-1.7-f-26-ti.caf.caf", "caf", "adpcm_ima_qt", 16000,
+           cry(1.8, 16000, seed=9))  # fmt: skip
     (workdir / "config.yaml").write_text(yaml.safe_dump(REAL))
     assert planned_rules(workdir, "results/phone/segments.csv") == {"ingest", "segment"}  # one dataset's data stages only
     snakemake(workdir, "--cores", "2", *DATA_TARGETS)
@@ -364,7 +367,9 @@ def test_real_layouts_run_through_to_segments(real):
     assert starts == {"hunger": [0.5, 1.5, 2.5], "pain": [0.0, 1.0]}  # 2.3 s: its last 0.3 s dropped
 
     phone = segment.read_table(results / "phone" / "segments.csv")
-    assert set(phone["category"]) == {"hu", "bp", "ti"}
+    assert set(phone["category"]) == {"hu", "bp", "ti", ""}
+    misnamed = ingest.read_manifest(results / "phone" / "manifest.csv").set_index("relpath").loc["3c4d-1431029140000-1.7-f-26-ti.caf.caf"]
+    assert misnamed["status"] == "ok" and misnamed["reason"] == "uncategorised: its name does not match the category pattern"
 
 
 def test_real_layouts_rerun_only_what_a_change_touches(real):
