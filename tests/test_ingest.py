@@ -174,3 +174,17 @@ def test_distinct_cries_are_not_taken_for_copies(tmp_path):
     synth.write_corpus(tmp_path, clips_per_category=12)
     files = ingest.build_manifest(tmp_path).query("row == 'file'")
     assert len(files) == 60 and (files["status"] == "ok").all(), files[files["status"] != "ok"][["relpath", "reason"]]
+
+
+def test_the_duplicate_pre_filter_keeps_shifted_copies():
+    """Among 300 distinct cries of one duration, a copy delayed by a frame (a codec's delay) is found, and only it."""
+    import numpy as np
+
+    from cry_diffusion import fingerprint
+    from cry_diffusion.synth import synthesize_cry
+
+    prints = [fingerprint.fingerprint(synthesize_cry(("deaf", "hunger", "pain")[k % 3], 2.0, 16000, seed=k), 16000)
+              for k in range(300)]  # fmt: skip
+    delayed = np.concatenate([np.zeros(800, np.float32), synthesize_cry("pain", 2.0, 16000, seed=5)])[:32000]
+    items = [(f"cry{k}", 2.0, fp) for k, fp in enumerate(prints)] + [("delayed", 2.0, fingerprint.fingerprint(delayed, 16000))]
+    assert fingerprint.duplicates(items) == {"delayed": "cry5"}
