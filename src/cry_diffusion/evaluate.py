@@ -247,7 +247,7 @@ class Reference:
             held, held_mel = _embed_in_chunks(bundle, heldout_audio, heldout_mels, device)
         order = np.random.default_rng(p.seed).permutation(len(heldout_audio))
         half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
-        floor = half_a if n_floor is None else half_a[: len(same_n(half_a, n_floor, "the real floor (half the held-out clips)"))]
+        floor = half_a if n_floor is None else same_n(half_a, n_floor, "the real floor (half the held-out clips)")
         ref_features, ref_pretrained = {}, []
         for rows in np.array_split(half_b, max(1, -(-len(half_b) // CHUNK))):
             clips = np.asarray(heldout_audio[rows], np.float32)
@@ -309,7 +309,8 @@ def _embed_in_chunks(bundle: dict, audio, mels, device: str) -> tuple[np.ndarray
     """(embeddings, copy-check log-mel blocks) of every clip, CHUNK clips at a time, log-mels computed once per clip."""
     vectors, blocks = [], []
     for i in range(0, len(audio), CHUNK):
-        chunk_mels = bundle_mels(bundle, audio[i:i + CHUNK] if mels is None else None, None if mels is None else mels[i:i + CHUNK])
+        chunk_mels = bundle_mels(bundle, audio[i:i + CHUNK] if mels is None else None,
+                                 mels=None if mels is None else mels[i:i + CHUNK])
         vectors.append(embed(bundle, None, device, mels=chunk_mels))
         blocks.append(mel_blocks(None, bundle, mels=chunk_mels))
     return np.concatenate(vectors), np.concatenate(blocks)
@@ -317,15 +318,16 @@ def _embed_in_chunks(bundle: dict, audio, mels, device: str) -> tuple[np.ndarray
 
 def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | None = None) -> dict:
     """Every metric of one set of clips [N, samples] against the reference; labels: the intended categories."""
-    e = embed(bundle, audio, r.device)
+    mels = bundle_mels(bundle, audio)  # once, for the embedding, the classifier and the copy check
+    e = embed(bundle, None, r.device, mels=mels)
     feats = clip_features(audio)
     dist, idx = nearest(e, r.train)
-    blocks = mel_blocks(audio, bundle)
+    blocks = mel_blocks(None, bundle, mels=mels)
     mel_dist, mel_idx = nearest_window(blocks, r.train_mel)
     mel_threshold = r.mel_copy_threshold
     if r.mel_copy_blocks != blocks.shape[-1]:  # clips of another length than the reference was built for
         mel_threshold = _mel_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.halves_from_train, r.params)
-    predicted = classify(bundle, audio, r.device) if labels else None
+    predicted = classify(bundle, None, r.device, mels=mels) if labels else None
     return {
         "n": len(audio),
         "n_ref": len(r.ref),

@@ -323,12 +323,14 @@ class NothingToTrainOn(ValueError):
 
 def require_training_segments(name: str, manifest: pd.DataFrame, table: pd.DataFrame) -> None:
     """Raise NothingToTrainOn, in one message naming the dataset, what was found and what to change."""
-    if (table["split"] == "train").any() if len(table) else False:
+    if len(table) and (table["split"] == "train").any():
         return
     files = manifest[manifest["row"] == "file"]
-    found = ", ".join(f"{n} {status} ({', '.join(sorted({r.split(':', 1)[0] for r in group['reason'] if r}))})"
-                      if status != "ok" else f"{n} ok" for status, group in files.groupby("status")
-                      for n in [len(group)])  # fmt: skip
+    counts = []
+    for status, group in files.groupby("status"):
+        kinds = sorted({reason.split(":", 1)[0] for reason in group["reason"] if reason})
+        counts.append(f"{len(group)} {status}" + (f" ({', '.join(kinds)})" if status != "ok" else ""))
+    found = ", ".join(counts)
     if not len(files):
         why = "no files under its root"
     elif not len(table):
