@@ -132,11 +132,26 @@ def ratio(times: dict[str, list[float]], slow: str, fast: str) -> float:
 
 
 def count_flops(fn) -> int:
+    """FLOPs of one call of fn: run it on an eager (uncompiled) model, once, before any timing.
+
+    The counter tracks modules through global hooks; a compiled model traced while they are
+    registered keeps paying for them, so every hook must be gone before anything is timed.
+    """
     from torch.utils.flop_counter import FlopCounterMode
 
     with FlopCounterMode(display=False) as counter:
         fn()
+    require_no_hooks()
     return counter.get_total_flops()
+
+
+def require_no_hooks() -> None:
+    """Stop if any global module hook is still registered (it would slow, and skew, what is timed next)."""
+    from torch.nn.modules import module
+
+    left = [name for name in dir(module) if name.startswith("_global_") and name.endswith("hooks") and getattr(module, name)]
+    if left:
+        raise RuntimeError(f"global module hooks still registered before timing: {left}")
 
 
 def matmul_peak(device: torch.device, dtype=torch.float32, n: int = 4096, reps: int = 5) -> float:

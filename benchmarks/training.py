@@ -6,8 +6,10 @@
 
 One training step = noise + forward + MSE + backward + gradient clipping + Adam, the
 same loop for both models. The two alternate in one process (warm-up excluded); FLOPs
-are counted by torch.utils.flop_counter, not estimated; peak memory is that of one step,
-each model in a fresh process (CPU: resident set; CUDA: allocator peak).
+are counted by torch.utils.flop_counter, not estimated, once, on eager copies of the models
+before anything is compiled or timed (the counter's module hooks are gone by then, which the
+script checks); peak memory is that of one step, each model in a fresh process (CPU:
+resident set; CUDA: allocator peak).
 """
 
 from __future__ import annotations
@@ -40,12 +42,12 @@ def make_step(model, batch: int, samples: int, device, precision: str):
     return step
 
 
-def build(which: str, args, device):
+def build(which: str, args, device, compile: bool | None = None):
     torch.manual_seed(0)
     if which == "reference":
         return _bench.reference_model(args.layers, args.channels).to(device), "fp32"
     model = _bench.our_model(args.layers, args.channels).to(device)
-    if args.compile:
+    if args.compile if compile is None else compile:
         model = torch.compile(model)
     return model, args.precision
 
@@ -91,9 +93,14 @@ def main() -> None:
           f"malloc {'as glibc sets it' if args.glibc_default else 'keeping freed blocks (cry_diffusion.runtime)'}")
     print("reference: lmnt-com/diffwave 0.1.7, spectrogram_upsampler -> Identity, n_mels=1, "
           "a [B, 1, 1] zero spectrogram broadcast over time\n")
+    flops = {}
+    for name in ("reference", "ours"):  # eager copies, before anything is compiled or timed
+        model, prec = build(name, args, device, compile=False)
+        flops[name] = _bench.count_flops(make_step(model, args.batch, args.samples, device, prec))
+        del model
     models = {name: build(name, args, device) for name in ("reference", "ours")}
     steps = {name: make_step(m, args.batch, args.samples, device, prec) for name, (m, prec) in models.items()}
-    flops = {name: _bench.count_flops(fn) for name, fn in steps.items()}  # also the warm-up step
+    _bench.require_no_hooks()
     times = _bench.alternate(steps, args.rounds, device)
     peak = {"fp32": _bench.matmul_peak(device)}
     if args.precision != "fp32":

@@ -162,3 +162,24 @@ def test_params_round_trip():
     p = ModelParams(residual_layers=3, num_classes=2)
     assert ModelParams.from_dict(p.to_dict()) == p
     assert ModelParams.from_dict({**p.to_dict(), "unknown": 1}) == p
+
+
+def test_the_gate_keeps_its_precision_near_zero_under_bf16_autocast():
+    """Under autocast the layer must take tanh: 1 - 2 sigmoid(-2b) in bf16 is off by ~1e-3 near b = 0."""
+    from cry_diffusion.model import ResidualLayer
+
+    C = 64
+    layer = ResidualLayer(C, dilation=1)
+    b = torch.linspace(-0.05, 0.05, C)
+    with torch.no_grad():  # conv output = its bias: gate half 0 (sigmoid 0.5), filter half b; skip = identity
+        layer.dilated_conv.weight.zero_()
+        layer.dilated_conv.bias.copy_(torch.cat([torch.zeros(C), b]))
+        layer.output_projection.weight.zero_()
+        layer.output_projection.weight[C:, :, 0] = torch.eye(C)
+        layer.output_projection.bias.zero_()
+    x = torch.zeros(2, C, 8)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        _, skip = layer(x, torch.zeros(2, C, 1))
+    exact = 0.5 * torch.tanh(b.double())
+    error = (skip.double() - exact[None, :, None]).abs().max()
+    assert error < 3e-4, float(error)

@@ -19,7 +19,8 @@ from conftest import REPO, copy_repo, tone, write
 
 pytestmark = pytest.mark.slow
 
-HEADERS = ["Snakefile", "config.yaml", "config.paper.yaml", "benchmarks/quality.yaml", "profiles/default/config.yaml",
+HEADERS = ["Snakefile", "config.yaml", "config.paper.yaml", "benchmarks/quality.yaml", "benchmarks/quality-gpu.yaml",
+           "profiles/default/config.yaml",
            "profiles/slurm/config.yaml"]  # fmt: skip
 
 

@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from cry_diffusion import SAMPLE_RATE
+from cry_diffusion.checkpoint import checkpoints
 from cry_diffusion.diffusion import DiffusionParams
 from cry_diffusion.generate import generate, load_model, write_wavs
 from cry_diffusion.model import ModelParams
-from cry_diffusion.train import TrainParams, checkpoints, train
+from cry_diffusion.train import TrainParams, train
 
 pytestmark = pytest.mark.slow
 FREQS = (400.0, 800.0)

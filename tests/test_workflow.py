@@ -27,8 +27,9 @@ TINY = {
     # class-conditional, so that the run goes through the per-category evaluation (the paper's unconditional
     # model runs in tests/test_gpu_check.py, on the default config)
     "model": {"residual_layers": 2, "residual_channels": 8, "conditional": True},
-    "train": {"steps": 30, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5},
-    "sampling": {"steps": [200, 6], "n_samples": 2, "seconds": 0.25},
+    "train": {"steps": 30, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5,
+              "snapshot_every": 15},
+    "sampling": {"steps": [200, 7, 6], "n_samples": 2, "seconds": 0.25},
 }
 
 
@@ -106,10 +107,10 @@ def test_report_opens_with_images_and_playable_audio(run):
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
-    # Per dataset: 3 data figures, the loss curve, 3 real and 2 x 2 generated mels, 3 evaluation figures;
-    # 3 + 3 real and 4 generated clips, and 2 nearest-neighbour pairs (generated + training segment).
-    assert len(seen["images"]) == 2 * 14 and all(i["ok"] for i in seen["images"])
-    assert len(seen["audio"]) == 2 * 14 and all(a["ok"] for a in seen["audio"])
+    # Per dataset: 3 data figures, the loss curve, 3 real and 3 x 2 generated mels, 3 evaluation figures, the
+    # quality-against-training-time figure; 3 + 3 real and 6 generated clips, and 2 nearest-neighbour pairs.
+    assert len(seen["images"]) == 2 * 17 and all(i["ok"] for i in seen["images"])
+    assert len(seen["audio"]) == 2 * 16 and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
     # the conditional model's clips, category by category; the stages each ran on; n beside FAD and KID
@@ -117,8 +118,15 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert text.count('<tr class="device">') == 2 * 4 and "KID [95% CI]" in text and "2 vs " in text
     # the time-to-quality table: the 6-step set judged against the 200-step chain, as tradeoff.json says
     result = json.loads((run / "results" / "embedded" / "evaluation" / "tradeoff.json").read_text())
-    assert result["base_steps"] == 200 and [r["steps"] for r in result["rows"]] == [200, 6]
+    assert result["base_steps"] == 200 and [(r["steps"], r["sampler"]) for r in result["rows"]] == [(200, "ancestral"), (7, "fast_to_end"), (6, "fast")]
     assert "Time to quality" in text and ("no worse" if result["rows"][1]["no_worse"] else ">worse<") in text
+    # quality against training time: a row per snapshot (every 15 of 30 steps), later ones trained longer
+    progress = json.loads((run / "results" / "embedded" / "evaluation" / "progress.json").read_text())
+    assert [r["step"] for r in progress["rows"]] == [15, 30] and progress["steps"] == 200
+    assert progress["rows"][0]["minutes"] < progress["rows"][1]["minutes"]
+    assert all(r["fad"]["low"] <= r["fad"]["value"] <= r["fad"]["high"] for r in progress["rows"])
+    assert set(progress["rows"][0]["wasserstein"]) == set(progress["real_range"])
+    assert "Quality against training time" in text and text.count('id="embedded-progress"') == 1
     # A pair is marked as a near copy exactly when the evaluation flagged it.
     flagged = 0
     for name in ("embedded", "messy"):
@@ -133,7 +141,8 @@ def test_mel_change_reruns_mel_and_after_only(run):
     config["mel"] = {"hop_ms": 12.5}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "report"}
+        assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "progress",
+                                      "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -160,7 +169,8 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
 
 @pytest.mark.parametrize("edit, expected", [
     # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
-    (("    voicing: float = 0.45", "    voicing: float = 0.5"), {"reference", "evaluate", "tradeoff", "figures", "report"}),
+    (("    voicing: float = 0.45", "    voicing: float = 0.5"),
+     {"reference", "evaluate", "tradeoff", "figures", "progress", "report"}),
     # a comment, and a docstring: nothing that runs changes, so nothing reruns
     (("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
     (('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
@@ -183,7 +193,7 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/messy/segments.npy" in out and "output: results/embedded/segments.npy" not in out
         assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
-                                      "reference", "evaluate", "tradeoff", "figures", "report"}  # fmt: skip
+                                      "reference", "evaluate", "tradeoff", "figures", "progress", "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -207,7 +217,8 @@ def test_training_change_retrains_and_resamples_only(run):
     config["train"]["steps"] = 40
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "tradeoff", "figures", "report"}
+        assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "tradeoff", "figures", "progress",
+                                      "report"}  # fmt: skip
         assert "output: results/embedded/evaluation/real.json" not in snakemake(run, "-n", "results/report.html").stdout
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
@@ -221,7 +232,10 @@ def test_trained_and_sampled_outputs(run):
         assert ck["step"] == 30 and ck["model_params"]["residual_layers"] == 2
         loss = pd.read_csv(run / "results" / name / "loss.csv")
         assert loss["step"].tolist() == [5, 10, 15, 20, 25, 30]
-        for steps, sampler in ((200, "ancestral"), (6, "fast")):
+        snapshots = sorted(p.name for p in (run / "results" / name / "snapshots").glob("step-*.pt"))
+        assert snapshots == ["step-0000015.pt", "step-0000030.pt"]
+        assert torch.load(run / "results" / name / "snapshots" / snapshots[0], weights_only=True)["step"] == 15
+        for steps, sampler in ((200, "ancestral"), (7, "fast_to_end"), (6, "fast")):
             folder = run / "results" / name / "samples" / f"steps-{steps}"
             info = json.loads((folder / "info.json").read_text())
             assert info["sampler"] == sampler and info["n"] == 2

@@ -6,7 +6,17 @@ abar_t = prod_{i<=t} (1 - beta_i) and betas linear in [beta_start, beta_end].
 Which sampler a number of inference steps gets (`choose_sampler`):
     steps == T                  -> "ancestral": the full DDPM chain, as DiffWave's paper
     steps == len(fast_betas)    -> "fast": DiffWave's fast sampler (paper appendix B)
+    steps == len(fast_betas)+1  -> "fast_to_end": the same, with one more beta (`closing_beta`) that takes
+                                   the schedule's abar down to training's last; see below
     anything else (1 .. T)      -> "ddim": deterministic DDIM (eta = 0) on evenly spaced steps
+
+Why "fast_to_end": DiffWave's 6 fast betas stop at abar 0.376 while training ends at 0.132, so the
+fast chain starts its N(0, I) noise where training step ~138 sits and never uses steps 139-199; a
+7th beta of 1 - 0.132 / 0.376 = 0.648 starts it where training ends. It does not bring back the
+level that few-step chains lose: with the best possible denoiser on white-noise "audio"
+(tests/test_diffusion.py), both fast chains come out 3-4 dB quiet and the full chain within 1 dB.
+That loss comes from the posterior variance (beta tilde, as DiffWave) of a few large steps, which
+leaves out the uncertainty of the clean-audio estimate; the tradeoff table measures both.
 
     python -c "from cry_diffusion.diffusion import *; print(alignment(DiffusionParams()))"
 """
@@ -14,34 +24,23 @@ Which sampler a number of inference steps gets (`choose_sampler`):
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from .params import Params
 from .runtime import Replay
 
-SAMPLERS = ("ancestral", "fast", "ddim")
+SAMPLERS = ("ancestral", "fast", "fast_to_end", "ddim")
 
 
 @dataclass(frozen=True)  # frozen: hashable, so the schedule tensors can be cached per params
-class DiffusionParams:
+class DiffusionParams(Params):
     steps: int = 200  # T, training diffusion steps (DiffWave unconditional: 200)
     beta_start: float = 1e-4  # noise added at the first step
     beta_end: float = 0.02  # noise added at the last step
     fast_betas: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)  # DiffWave's 6-step schedule
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["fast_betas"] = list(self.fast_betas)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "DiffusionParams":
-        kw = {f.name: d[f.name] for f in fields(cls) if f.name in d}
-        if "fast_betas" in kw:
-            kw["fast_betas"] = tuple(float(b) for b in kw["fast_betas"])
-        return cls(**kw)
 
 
 def betas(params: DiffusionParams) -> torch.Tensor:
@@ -60,22 +59,32 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, params: Di
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
-def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = None, generator=None):
-    """MSE between the true noise and the model's prediction, at a uniformly random step per example."""
+def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = None, generator=None,
+         real: torch.Tensor | None = None):
+    """MSE between the true noise and the model's prediction, at a uniformly random step per example.
+
+    real: [B] samples of real audio at the start of each example; the rest is zero padding, which
+    the model sees but is not scored on (so it never learns that cries end in abrupt silence).
+    """
     params = params or DiffusionParams()
     t = torch.randint(0, params.steps, (x0.shape[0],), device=x0.device, generator=generator)
     noise = torch.randn(x0.shape, device=x0.device, generator=generator)
-    return F.mse_loss(model(add_noise(x0, t, noise, params), t, label), noise)
+    predicted = model(add_noise(x0, t, noise, params), t, label)
+    if real is None:
+        return F.mse_loss(predicted, noise)
+    keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
+    return ((predicted.float() - noise) ** 2 * keep).sum() / keep.sum()
 
 
-def alignment(params: DiffusionParams) -> torch.Tensor:
-    """Fractional training step t_s for each fast-sampler step s (increasing, within [0, T-1]).
+def alignment(params: DiffusionParams, fast: torch.Tensor | None = None) -> torch.Tensor:
+    """Fractional training step t_s for each step s of a fast schedule (default: fast_betas), increasing, in [0, T-1].
 
     DiffWave appendix B: pick t_s so that sqrt(abar) interpolated linearly between training
     steps t and t+1 equals the fast schedule's sqrt(abar_s).
     """
     root = torch.cumprod(1 - betas(params), 0).sqrt()
-    fast_root = torch.cumprod(1 - torch.tensor(params.fast_betas, dtype=torch.float64), 0).sqrt()
+    fast = torch.tensor(params.fast_betas, dtype=torch.float64) if fast is None else fast
+    fast_root = torch.cumprod(1 - fast, 0).sqrt()
     out = []
     for r in fast_root.tolist():
         if r >= root[0]:  # no noisier than the first training step
@@ -88,11 +97,31 @@ def alignment(params: DiffusionParams) -> torch.Tensor:
     return torch.tensor(out, dtype=torch.float64)
 
 
+def closing_beta(params: DiffusionParams) -> float | None:
+    """The beta that, after the fast ones, reaches the training schedule's last abar (None: they already do)."""
+    fast_abar = float(torch.prod(1 - torch.tensor(params.fast_betas, dtype=torch.float64)))
+    last_abar = float(torch.cumprod(1 - betas(params), 0)[-1])
+    beta = 1 - last_abar / fast_abar
+    return beta if beta > 0 else None
+
+
+def fast_schedule(params: DiffusionParams, sampler: str = "fast") -> torch.Tensor:
+    """The betas of a fast sampler: DiffWave's, or ("fast_to_end") those and the closing beta."""
+    fast = list(params.fast_betas)
+    if sampler == "fast_to_end":
+        if (beta := closing_beta(params)) is None:
+            raise ValueError("the fast betas already reach the training schedule's last abar: nothing to close")
+        fast.append(beta)
+    return torch.tensor(fast, dtype=torch.float64)
+
+
 def choose_sampler(steps: int, params: DiffusionParams) -> str:
     if steps == params.steps:
         return "ancestral"
     if steps == len(params.fast_betas):
         return "fast"
+    if steps == len(params.fast_betas) + 1 and closing_beta(params) is not None:
+        return "fast_to_end"
     return "ddim"
 
 
@@ -149,8 +178,8 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
            graph: bool = False) -> torch.Tensor:
     """Generate n waveforms of `length` samples -> [n, length] in [-1, 1].
 
-    sampler None picks one from `steps` (see module docstring); "ancestral" always runs T steps
-    and "fast" len(fast_betas), so for them `steps` may be None. labels (one int, or n of them;
+    sampler None picks one from `steps` (see module docstring); "ancestral" always runs T steps,
+    "fast" len(fast_betas) and "fast_to_end" one more, so for them `steps` may be None. labels (one int, or n of them;
     class-conditional models only) with guidance_scale != 1 use classifier-free guidance
     against the null class. A seeded `generator` makes the result reproducible on its device.
     autocast: the dtype the model runs in (None: float32). graph: record one denoising step
@@ -164,7 +193,7 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
         sampler = choose_sampler(steps or params.steps, params)
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    fixed = {"ancestral": params.steps, "fast": len(params.fast_betas)}
+    fixed = {"ancestral": params.steps, "fast": len(params.fast_betas), "fast_to_end": len(params.fast_betas) + 1}
     if sampler in fixed and steps not in (None, fixed[sampler]):
         raise ValueError(f"{sampler} always takes {fixed[sampler]} steps, got steps={steps}")
     if sampler == "ddim" and not (steps and 1 <= steps <= params.steps):
@@ -194,9 +223,9 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
             if sampler == "ancestral":
                 model_steps = torch.arange(params.steps, dtype=torch.float32, device=device)
                 x = _ddpm_chain(call, x, betas(params), model_steps, generator)
-            elif sampler == "fast":
-                fast = torch.tensor(params.fast_betas, dtype=torch.float64)
-                x = _ddpm_chain(call, x, fast, alignment(params).float().to(device), generator)
+            elif sampler.startswith("fast"):
+                fast = fast_schedule(params, sampler)
+                x = _ddpm_chain(call, x, fast, alignment(params, fast).float().to(device), generator)
             else:
                 x = _ddim(call, x, params, steps)
             out.append(x.clamp(-1, 1))

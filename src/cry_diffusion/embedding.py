@@ -13,28 +13,25 @@ it gets the per-band mean and spread of the log-mel instead ("mel statistics").
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
 from .mel import MelParams, log_mel
+from .params import Params
 from .runtime import resolve_device
 
 
 @dataclass(frozen=True)
-class EmbeddingParams:
+class EmbeddingParams(Params):
     dim: int = 32  # embedding size: small, so Fréchet covariances of a few dozen clips stay well conditioned
     channels: int = 8  # conv channels of the first block (doubled in the second and third)
     epochs: int = 60  # passes over the training split; ~10 s on a 2-core CPU for the embedded corpus
     batch_size: int = 16  # small sets: several updates per epoch
     learning_rate: float = 3e-3
     seed: int = 0  # weights and batch order: the same data gives the same embedding
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EmbeddingParams":
-        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
 
 class MelCNN(nn.Module):
@@ -78,7 +75,7 @@ def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: 
     device = resolve_device(device)
     mels = np.asarray(log_mel(audio, mel_params) if mels is None else mels, np.float32)
     classes = sorted(set(labels or []) - {""})
-    base = {"mel_params": asdict(mel_params), "params": asdict(params), "mean": float(mels.mean()),
+    base = {"mel_params": mel_params.to_dict(), "params": params.to_dict(), "mean": float(mels.mean()),
             "std": float(mels.std() + 1e-6)}  # fmt: skip
     if len(classes) < 2:
         return base | {"kind": "mel statistics"}, {"kind": "mel statistics", "classes": classes,
@@ -107,7 +104,7 @@ def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: 
 
 
 def _model(bundle: dict, device: torch.device) -> MelCNN:
-    model = MelCNN(bundle["mel_params"]["n_mels"], len(bundle["classes"]), EmbeddingParams(**bundle["params"]))
+    model = MelCNN(bundle["mel_params"]["n_mels"], len(bundle["classes"]), EmbeddingParams.from_dict(bundle["params"]))
     model.load_state_dict(bundle["model"])
     return model.to(device).eval()
 
@@ -116,7 +113,7 @@ def bundle_mels(bundle: dict, audio: np.ndarray | None, mels: np.ndarray | None 
     """Log-mels of audio under the bundle's mel settings, or `mels` as given when they were computed already."""
     if mels is not None:
         return np.asarray(mels, np.float32)
-    return log_mel(np.asarray(audio, np.float32), MelParams(**bundle["mel_params"]))
+    return log_mel(np.asarray(audio, np.float32), MelParams.from_dict(bundle["mel_params"]))
 
 
 def embed(bundle: dict, audio: np.ndarray | None, device="auto", mels: np.ndarray | None = None) -> np.ndarray:

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_path
-from .features import FEATURES
+from .features import FEATURES, finite
 from .plots import mel_grid, plt
 
 # Reference sets as every figure draws them: the floor in green, the ceilings in red and grey.
@@ -29,16 +29,11 @@ def save_both(fig, stem: str | Path) -> list[Path]:
     return paths
 
 
-def _finite(values) -> np.ndarray:
-    x = np.array([np.nan if v is None else v for v in values], float)
-    return x[np.isfinite(x)]
-
-
 def feature_histograms(generated: dict, reference_features: dict, stem: str | Path, title: str = "") -> list[Path]:
     """One panel per feature: the real held-out clips (the reference's features) against one generated set."""
     fig, axes = plt.subplots(2, 4, figsize=(13, 5.5), layout="constrained")
     for ax, (name, label) in zip(axes.flat, FEATURES.items()):
-        real, gen = _finite(reference_features[name]), _finite(generated["features"][name])
+        real, gen = finite(reference_features[name]), finite(generated["features"][name])
         both = np.concatenate([real, gen])
         bins = np.linspace(both.min(), both.max() + 1e-9, 16) if len(both) else 10
         for values, colour, who in ((real, "tab:green", "real"), (gen, "tab:blue", "generated")):
@@ -144,3 +139,40 @@ def mels_real_vs_generated(real: list[np.ndarray], generated: list[np.ndarray], 
     for path in paths:
         mel_grid(list(real[:n]) + list(generated[:n]), titles, path, params, columns=max(n, 1), suptitle=title)
     return paths
+
+
+def quality_vs_training(progress: dict, references: dict[str, dict], stem: str | Path, title: str = "") -> list[Path]:
+    """FAD and each acoustic W1 distance, with their intervals, against training minutes: one point per snapshot.
+
+    `progress` is cry_diffusion.progress.measure's; the reference sets' values are drawn as lines.
+    """
+    rows = progress["rows"]
+    minutes = np.array([r["minutes"] for r in rows])
+    panels = [("fad", "FAD")] + list(FEATURES.items())
+    cols = 3
+    fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(11, 2.6 * -(-len(panels) // cols)),
+                             layout="constrained", squeeze=False)  # fmt: skip
+    for ax, (name, label) in zip(axes.flat, panels):
+        points = [r["fad"] if name == "fad" else r["wasserstein"][name] for r in rows]
+        value = np.array([np.nan if p["value"] is None else p["value"] for p in points], float)
+        low = np.array([np.nan if p["low"] is None else p["low"] for p in points], float)
+        high = np.array([np.nan if p["high"] is None else p["high"] for p in points], float)
+        err = np.clip(np.nan_to_num(np.vstack([value - low, high - value])), 0, None)
+        ax.errorbar(minutes, value, yerr=err, fmt="o-", color="tab:blue", capsize=3, ms=4, label="generated")
+        for ref, (ref_label, colour) in REFERENCE_STYLE.items():
+            e = references.get(ref)
+            v = None if e is None else (e["fad"]["value"] if name == "fad" else e["wasserstein"].get(name))
+            if v is not None:
+                ax.axhline(v, color=colour, ls="--", lw=1, label=ref_label)
+        if not np.isfinite(value).any():  # f0 of clips with no voiced frame, say
+            ax.text(0.5, 0.5, "no generated clip has a value", transform=ax.transAxes, ha="center", fontsize=8)
+        ax.set_xlim(0, 1.05 * max(minutes.max(initial=0), 1e-3))
+        ax.set_title(label if name == "fad" else f"W1 of {label}", fontsize=9)
+        ax.set_xlabel("training minutes", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(title or f"Quality against training time ({progress['steps']} sampling steps, "
+                 f"{progress['n']} clips per snapshot; lower is better)")  # fmt: skip
+    return save_both(fig, stem)

@@ -14,7 +14,7 @@ real reference, so the real floor and the noise ceiling sit beside each number.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -22,21 +22,18 @@ from . import SAMPLE_RATE, pretrained
 from .atomic import atomic_path
 from .embedding import bundle_mels, classify, embed
 from .features import FEATURES, clip_features, wasserstein
+from .params import Params
 from .runtime import resolve_device
 
 
 @dataclass(frozen=True)
-class EvalParams:
+class EvalParams(Params):
     bootstrap: int = 200  # resamples for the FAD confidence interval
     confidence: float = 0.95
     ndb_bins: int = 10  # k-means clusters of real embeddings (fewer for small sets: at most train/5)
     ndb_alpha: float = 0.05  # significance of a bin's proportion test
     copy_percentile: float = 1.0  # near copy: closer to a training clip than this percentile of real-to-real
     seed: int = 0  # halves, bootstrap, k-means and the baselines
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "EvalParams":
-        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
 
 def frechet(a: np.ndarray, b: np.ndarray) -> float:
@@ -273,7 +270,7 @@ class Reference:
     def save(self, path) -> None:
         """One .npz, no pickles: the arrays as they are, the rest as JSON. Written atomically."""
         meta = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self._ARRAYS}
-        meta["params"] = asdict(self.params)
+        meta["params"] = self.params.to_dict()
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **{k: getattr(self, k) for k in self._ARRAYS})
 
@@ -283,7 +280,7 @@ class Reference:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             arrays = {k: z[k] for k in cls._ARRAYS}
-        meta["params"] = EvalParams(**meta["params"])
+        meta["params"] = EvalParams.from_dict(meta["params"])
         if device is not None:
             meta["device"] = str(resolve_device(device))
         return cls(**arrays, **meta)

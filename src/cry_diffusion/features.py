@@ -17,10 +17,11 @@ import numpy as np
 from scipy.stats import wasserstein_distance
 
 from . import SAMPLE_RATE
+from .params import Params
 
 
 @dataclass(frozen=True)
-class FeatureParams:
+class FeatureParams(Params):
     frame_ms: float = 40.0  # analysis frame: two periods of the lowest f0
     hop_ms: float = 10.0
     f0_min: float = 150.0  # Hz; infant cry f0 sits around 300-600 Hz, with dips and squeals beyond
@@ -109,8 +110,13 @@ def clip_features(audio: np.ndarray, p: FeatureParams = FeatureParams()) -> dict
     return {name: [row[name] if np.isfinite(row[name]) else None for row in rows] for name in FEATURES}
 
 
+def finite(values) -> np.ndarray:
+    """One feature's values as floats, None and NaN (an unvoiced clip's f0, say) left out."""
+    x = np.array([np.nan if v is None else v for v in values], float)
+    return x[np.isfinite(x)]
+
+
 def wasserstein(a, b) -> float | None:
     """W1 between two samples of one feature, NaNs dropped; None when either side has no value."""
-    a, b = (np.array([np.nan if v is None else v for v in x], float) for x in (a, b))
-    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    a, b = finite(a), finite(b)
     return float(wasserstein_distance(a, b)) if len(a) and len(b) else None

@@ -26,7 +26,7 @@ import os
 import re
 import stat
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +34,7 @@ import pandas as pd
 
 from . import SAMPLE_RATE, audio, fingerprint
 from .annotations import TableError, TableFormat, judge, read_table, seconds
+from .params import Params
 
 AUDIO_EXTENSIONS = {
     ".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".m4a", ".aac", ".mp4",
@@ -52,7 +53,7 @@ TEXT_COLUMNS = ["path", "relpath", "sha256", "status", "reason", "category", "ba
 
 
 @dataclass
-class IngestParams:
+class IngestParams(Params):
     min_seconds: float = 0.25  # shorter files can't give even a padded segment worth learning from
     silence_dbfs: float = -60.0  # a peak below this is a silent (or dead-microphone) file
     max_clipped_fraction: float = 0.01  # more samples than this at full scale: a distorted recording
@@ -416,10 +417,6 @@ def _region_rows(entries: list[dict], by_path: dict[Path, dict], source: Source)
         for (row, _), (status, reason) in zip(group, judge(regions, duration, source.end_tolerance_s)):
             row |= {"status": status, "reason": reason}
     return rows
-
-
-def params_from(config: dict) -> IngestParams:
-    return IngestParams(**{k: config[k] for k in asdict(IngestParams()) if k in config})
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:

@@ -9,16 +9,17 @@ real and a generated cry are always compared through the same lens.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
 from . import SAMPLE_RATE
+from .params import Params
 
 
 @dataclass(frozen=True)
-class MelParams:
+class MelParams(Params):
     n_mels: int = 80  # bands, as in the paper
     win_ms: float = 25.0  # analysis window
     hop_ms: float = 10.0  # frame step: 100 frames per second
@@ -38,10 +39,6 @@ class MelParams:
     def frames(self, samples: int) -> int:
         """Frames for a signal of `samples` (centred frames: one per hop, plus one)."""
         return samples // self.hop_length + 1
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "MelParams":
-        return cls(**{k: d[k] for k in asdict(cls()) if k in d})
 
 
 @lru_cache(maxsize=8)

@@ -208,6 +208,27 @@ def tradeoff_section(result: dict) -> dict:
             "base_sampler": result["base_sampler"], "confidence": result["confidence"]}
 
 
+# The features whose clip medians the progress table checks against the real clips' range (issue: "the model cries")
+PROGRESS_FEATURES = ("f0_mean_hz", "voiced_fraction", "f0_range_hz")
+
+
+def progress_section(result: dict, figure: str | Path) -> dict:
+    """Quality against training time (cry_diffusion.progress.measure): one row per snapshot, and the figure."""
+    from .features import FEATURES
+
+    low, high = result["percentiles"]
+    ranges = result["real_range"]
+    return {
+        "figure": png_uri(figure), "steps": result["steps"], "n": result["n"], "percentiles": f"{low}th-{high}th",
+        "features": [{"label": FEATURES[f], "range": "n/a" if ranges[f] is None else
+                      f"{ranges[f][0]:.3g}-{ranges[f][1]:.3g}"} for f in PROGRESS_FEATURES],
+        "rows": [{"step": r["step"], "minutes": _fmt(r["minutes"], ".1f"), "trained_on": r["trained_on"],
+                  "fad": _with_interval(r["fad"]), "reliable": r["fad"].get("reliable", True),
+                  "medians": [{"value": _fmt(r["median"][f]), "inside": r["inside"][f]} for f in PROGRESS_FEATURES]}
+                 for r in result["rows"]],
+    }  # fmt: skip
+
+
 def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embedding: dict, figures: dict[str, str | Path],
                        samples: dict[int, np.ndarray], train_segments: np.ndarray, pairs: int = 3,
                        tradeoff: dict | None = None) -> dict:  # fmt: skip

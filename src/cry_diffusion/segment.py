@@ -19,7 +19,7 @@ import hashlib
 import io
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable
 
@@ -29,6 +29,7 @@ import pandas as pd
 from . import SAMPLE_RATE, audio
 from .annotations import overlap_groups
 from .atomic import atomic_path
+from .params import Params
 
 TABLE_COLUMNS = [
     "index", "path", "sha256", "category", "start_s", "padded_samples", "band_limited",
@@ -37,7 +38,7 @@ TABLE_COLUMNS = [
 
 
 @dataclass
-class SegmentParams:
+class SegmentParams(Params):
     seconds: float = 1.0  # 1 s for Chillanto-style clips, 5 s for deBarbaro-style
     remainder: str = "pad"  # what to do with a region's last partial segment: "pad" with zeros, or "drop"
     pad_min_fraction: float = 0.5  # pad only when at least this fraction of a segment is left
@@ -283,7 +284,7 @@ def accounting(manifest: pd.DataFrame, spans: pd.DataFrame, table: pd.DataFrame,
     overlap = seconds_in - float(spans["seconds"].sum()) if regions else 0.0
     split = table["split"] if "split" in table else pd.Series(dtype=str)
     return {
-        "params": asdict(params),
+        "params": params.to_dict(),
         "cut_from": "regions" if regions else "files",  # what seconds_in counts: accepted region rows, or accepted files
         "files_found": int(len(files)),
         "files_ok": count(files, "ok"),
@@ -344,6 +345,20 @@ def require_training_segments(name: str, manifest: pd.DataFrame, table: pd.DataF
 def read_table(path: str | Path) -> pd.DataFrame:
     """segments.csv back with its types (an empty category stays '')."""
     return pd.read_csv(path, dtype={"path": str, "sha256": str, "category": str, "split": str, "recording": str}, keep_default_na=False)
+
+
+SIDES = ("train", "heldout")
+
+
+def side(table: pd.DataFrame, name: str) -> pd.DataFrame:
+    """One side of the train/held-out split: its rows of the segment table, in table order.
+
+    Their `index` column points into segments.npy and mels.npy (`Rows(segments, rows["index"])`
+    reads them); every stage selects a side here.
+    """
+    if name not in SIDES:
+        raise ValueError(f"a side of the split is one of {SIDES}, not {name!r}")
+    return table[table["split"] == name]
 
 
 class Rows:

@@ -268,6 +268,9 @@ def report_inputs(wildcards):
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
         files[f"{name}/embedding"] = f"results/{name}/embedding.json"
         files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
+        if config["train"]["snapshot_every"]:
+            files[f"{name}/progress"] = f"results/{name}/evaluation/progress.json"
+            files[f"{name}/fig/progress"] = f"results/{name}/figures/progress.png"
     files["figures"] = "results/figures"
     return files
 
@@ -311,5 +314,6 @@ def clip_seconds(wildcards):
     return config["sampling"]["seconds"] or dataset(wildcards)["segment_seconds"]
 
 
-def sampling_params(wildcards):
-    return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(wildcards.steps)}
+def sampling_params(wildcards, steps=None):
+    """The sampling section for one step count (the wildcard's, else `steps`), not the list of them."""
+    return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(steps or wildcards.steps)}

@@ -95,6 +95,36 @@ rule tradeoff:
         "../scripts/tradeoff.py"
 
 
+rule progress:
+    """Quality against training time: each snapshot (train.snapshot_every) sampled and scored as the final model is."""
+    input:
+        snapshots="results/{dataset}/snapshots",
+        bundle="results/{dataset}/embedding.pt",
+        reference="results/{dataset}/evaluation/reference.npz",
+        references=lambda w: [f"results/{w.dataset}/evaluation/{r}.json" for r in REFERENCES],
+    output:
+        json="results/{dataset}/evaluation/progress.json",
+        png="results/{dataset}/figures/progress.png",
+        pdf="results/{dataset}/figures/progress.pdf",
+    params:
+        # the full chain's settings (the tradeoff's baseline): a snapshot's clips compare with the final model's
+        sampling=lambda w: sampling_params(w, steps=max(STEPS)),
+        seconds=clip_seconds,
+        device=config["device"],
+        code=code_hash("progress.py"),
+    threads: 8
+    resources:
+        gpu=1,
+    log:
+        "results/logs/{dataset}/progress.log",
+    benchmark:
+        "results/benchmarks/{dataset}/progress.tsv"
+    conda:
+        "../../envs/torch.yaml"
+    script:
+        "../scripts/progress.py"
+
+
 rule figures:
     """The paper's figures (real against generated mels) and ours (feature histograms, quality against steps), PNG and PDF."""
     input:

@@ -6,6 +6,8 @@ rule train:
     output:
         model="results/{dataset}/model.pt",
         loss="results/{dataset}/loss.csv",
+        # train.snapshot_every: the EMA model along the way, for the progress rule (empty when 0)
+        snapshots=directory("results/{dataset}/snapshots"),
     params:
         model=config["model"],
         diffusion=config["diffusion"],

@@ -15,7 +15,7 @@ inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
 table = segment.read_table(inp.table)
 mels = np.load(inp.mels, mmap_mode="r")  # the mel stage's log-mels, with the same mel settings: not computed again
-train, heldout = table[table["split"] == "train"], table[table["split"] == "heldout"]
+train, heldout = segment.side(table, "train"), segment.side(table, "heldout")
 bundle, info = train_embedding(None, train["category"].tolist(), EmbeddingParams.from_dict(p.embedding),
                                MelParams.from_dict(p.mel), p.device, mels=mels[train["index"].to_numpy()])  # fmt: skip
 info["heldout_segments"] = len(heldout)

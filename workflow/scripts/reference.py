@@ -12,13 +12,13 @@ torch.set_num_threads(snakemake.threads)  # noqa: F821
 bundle = torch.load(inp.bundle, map_location="cpu", weights_only=True)
 table = segment.read_table(inp.table)
 segments, mels = np.load(inp.npy, mmap_mode="r"), np.load(inp.mels, mmap_mode="r")  # read a chunk at a time
-train, heldout = (table.loc[table["split"] == s, "index"].to_numpy() for s in ("train", "heldout"))
+train, heldout = segment.side(table, "train"), segment.side(table, "heldout")
 try:
-    ref = evaluate.Reference.build(bundle, segment.Rows(segments, train), segment.Rows(segments, heldout),
+    ref = evaluate.Reference.build(bundle, segment.Rows(segments, train["index"]), segment.Rows(segments, heldout["index"]),
                                    evaluate.EvalParams.from_dict(p.evaluation), p.device, n_floor=p.n,
-                                   train_mels=segment.Rows(mels, train), heldout_mels=segment.Rows(mels, heldout),
-                                   train_labels=table.set_index("index").loc[train, "category"].tolist(),
-                                   heldout_labels=table.set_index("index").loc[heldout, "category"].tolist(),
+                                   train_mels=segment.Rows(mels, train["index"]),
+                                   heldout_mels=segment.Rows(mels, heldout["index"]),
+                                   train_labels=train["category"].tolist(), heldout_labels=heldout["category"].tolist(),
                                    clip_samples=round(p.seconds * SAMPLE_RATE))  # fmt: skip
 except ValueError as exc:
     raise ValueError(f"dataset {snakemake.wildcards.dataset}: {exc}") from None  # noqa: F821

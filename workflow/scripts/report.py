@@ -29,7 +29,7 @@ for name in params.datasets:
         steps: (np.load(inp[f"{name}/samples/{steps}/npy"]), json.loads(open(inp[f"{name}/samples/{steps}/info"]).read()))
         for steps in params.steps
     }
-    real = report.pick_examples(table[table["split"] == "train"], params.report["examples_per_dataset"])
+    real = report.pick_examples(segment.side(table, "train"), params.report["examples_per_dataset"])
     checkpoint = torch.load(inp[f"{name}/model"], map_location="cpu", weights_only=True)
     section["model"] = report.model_section(
         checkpoint,
@@ -38,7 +38,7 @@ for name in params.datasets:
         [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()],
         mel_params,
     )
-    train = segments[table.loc[table["split"] == "train", "index"].to_numpy()]
+    train = segments[segment.side(table, "train")["index"].to_numpy()]
     evals = {steps: json.loads(open(inp[f"{name}/eval/steps-{steps}"]).read()) for steps in params.steps}
     references = {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")}
     embedding = json.loads(open(inp[f"{name}/embedding"]).read())
@@ -57,6 +57,9 @@ for name in params.datasets:
         train,
         tradeoff=json.loads(open(inp[f"{name}/tradeoff"]).read()),
     )
+    progress = inp.get(f"{name}/progress")  # only with train.snapshot_every
+    section["progress"] = progress and report.progress_section(json.loads(open(progress).read()),
+                                                               inp[f"{name}/fig/progress"])  # fmt: skip
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")

@@ -8,7 +8,7 @@ log = start(snakemake)  # noqa: F821
 from cry_diffusion import atomic, ingest, segment  # noqa: E402
 
 out = snakemake.output  # noqa: F821
-params = segment.SegmentParams(**snakemake.params.segment)  # noqa: F821
+params = segment.SegmentParams.from_dict(snakemake.params.segment)  # noqa: F821
 manifest = ingest.read_manifest(snakemake.input[0])  # noqa: F821
 regions = snakemake.params.kind != "folder"  # noqa: F821
 table, summary = segment.segment_manifest(manifest, params, out.npy, workers=snakemake.threads, regions=regions)  # noqa: F821

@@ -2,10 +2,10 @@ from _common import start
 
 log = start(snakemake)  # noqa: F821
 
-from cry_diffusion import train  # noqa: E402
+from cry_diffusion.train_dataset import train_dataset  # noqa: E402
 
 p, inp, out = snakemake.params, snakemake.input, snakemake.output  # noqa: F821
-train.train_dataset(
+train_dataset(
     inp.npy,
     inp.table,
     out.model,
@@ -16,4 +16,5 @@ train.train_dataset(
     train_config=p.train,
     device=p.device,
     threads=snakemake.threads,  # noqa: F821
+    snapshots_out=out.snapshots,
 )

@@ -1,0 +1,54 @@
+"""Training checkpoints: where they live, how they are written, and the random state they carry.
+
+A checkpoint is `step-NNNNNNN.pt` in a run's folder, written atomically, and holds
+everything a resumed run needs to continue as if never stopped: weights, EMA, optimizer,
+loss scaler, every random stream of every rank, and the loss history so far.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .atomic import atomic_path
+
+KEEP = 2  # the newest two: one spare in case the newest is somehow unreadable
+
+
+def checkpoints(folder) -> list[Path]:
+    """Checkpoints in `folder`, oldest first (the zero-padded step makes name order step order)."""
+    return sorted(Path(folder).glob("step-*.pt"))
+
+
+def write(folder: Path, state: dict) -> Path:
+    """Save `state` (with its "step") as the newest checkpoint, then drop all but the newest KEEP."""
+    path = Path(folder) / f"step-{state['step']:07d}.pt"
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    for old in checkpoints(folder)[:-KEEP]:
+        old.unlink()
+    return path
+
+
+def rng_state(data_gen: torch.Generator, noise_gen: torch.Generator) -> dict:
+    """Every random stream a training step draws from."""
+    # tensors and plain Python types only, so torch.load(weights_only=True) accepts it
+    name, keys, pos, has_gauss, gauss = np.random.get_state()
+    numpy_state = (name, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss)
+    return {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state(),
+            "data": data_gen.get_state(), "noise": noise_gen.get_state(),
+            "cuda": torch.cuda.get_rng_state() if noise_gen.device.type == "cuda" else None}
+
+
+def set_rng_state(state: dict, data_gen: torch.Generator, noise_gen: torch.Generator) -> None:
+    random.setstate(state["python"])
+    name, keys, pos, has_gauss, gauss = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    data_gen.set_state(state["data"])
+    noise_gen.set_state(state["noise"])
+    if state["cuda"] is not None and noise_gen.device.type == "cuda":
+        torch.cuda.set_rng_state(state["cuda"])

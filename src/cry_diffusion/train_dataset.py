@@ -1,0 +1,89 @@
+"""The pipeline's `train` stage as one library call: a segmented dataset in, a trained model out.
+
+    from cry_diffusion.train_dataset import train_dataset
+    train_dataset("segments.npy", "segments.csv", "model.pt", "loss.csv", "checkpoints",
+                  model_config={}, diffusion_config={}, train_config={"steps": 1000})
+
+It picks the training side of the split, turns categories into labels for a conditional
+model, and keys the checkpoint folder by everything that shapes the weights; the loop
+itself is cry_diffusion.train.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from . import SAMPLE_RATE
+from .atomic import atomic_path
+from .diffusion import DiffusionParams
+from .model import ModelParams
+from .segment import Rows, read_table, side
+from .train import TrainParams, train
+
+log = logging.getLogger("cry_diffusion.train")
+
+# Settings that don't change what is learned: a run with other values resumes the same checkpoints.
+NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "snapshot_every")
+
+
+def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, model_config: dict,
+                  diffusion_config: dict, train_config: dict, device: str = "auto", threads: int = 0,
+                  snapshots_out=None) -> Path:  # fmt: skip
+    """Train on the training side of a segmented dataset; returns out_path.
+
+    The *_config arguments are the config file's `model`, `diffusion` and `train` sections. Checkpoints go to
+    checkpoint_root/<run key>, a hash of everything that shapes the weights except
+    the step count, so raising train.steps continues the same run. snapshots_out: a folder that
+    receives the run's snapshots (train.snapshot_every) up to train.steps, and nothing else.
+    """
+    table = read_table(table_csv)
+    segments = np.load(segments_npy, mmap_mode="r")
+    rows = side(table, "train")
+    if not len(rows):
+        raise ValueError(f"{table_csv}: no segments in the training split")
+    class_names, labels = None, None
+    if model_config.get("conditional"):
+        class_names = sorted(set(rows["category"]) - {""})
+        if not class_names:
+            raise ValueError(f"model.conditional is on but {table_csv} has no categories to condition on")
+        known = {name: k for k, name in enumerate(class_names)}
+        # unlabelled segments train the null class, as label dropout does
+        labels = rows["category"].map(lambda c: known.get(c, len(class_names))).to_numpy()
+    crop = train_config.get("crop_seconds") or segments.shape[1] / SAMPLE_RATE
+    tp = TrainParams.from_dict(train_config, crop_samples=int(round(crop * SAMPLE_RATE)), threads=threads)
+    mp = ModelParams.from_dict(model_config, num_classes=len(class_names or []))
+    dp = DiffusionParams.from_dict(diffusion_config)
+    identity = {"model": mp.to_dict(), "diffusion": dp.to_dict(),
+                "train": {k: v for k, v in tp.to_dict().items() if k not in NOT_IN_RUN_KEY},
+                "data": hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()}  # fmt: skip
+    run_key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    log.info("%d training segments, %s; checkpoints in %s/%s", len(rows),
+             f"classes {class_names}" if class_names else "unconditional", checkpoint_root, run_key)  # fmt: skip
+    run = Path(checkpoint_root) / run_key
+    train(Rows(segments, rows["index"]), labels, mp, dp, tp, out_path, run, loss_csv, class_names=class_names,
+          device=device, padded=rows["padded_samples"].to_numpy())  # fmt: skip
+    if snapshots_out is not None:
+        _publish(sorted((run / "snapshots").glob("step-*.pt")), Path(snapshots_out), tp)
+    return Path(out_path)
+
+
+def _publish(snapshots: list[Path], folder: Path, tp: TrainParams) -> None:
+    """The snapshots this run's settings ask for, linked (or copied) into `folder`, which holds nothing else."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("step-*.pt"):
+        old.unlink()
+    for path in snapshots:
+        step = int(path.stem.split("-")[1])
+        if tp.snapshot_every and step % tp.snapshot_every == 0 and step <= tp.steps:
+            try:
+                os.link(path, folder / path.name)
+            except OSError:  # another file system
+                with atomic_path(folder / path.name) as tmp:
+                    shutil.copyfile(path, tmp)

@@ -1,0 +1,73 @@
+"""Zero padding on segments' ends: masked out of the loss, or padded segments dropped (train.padding)."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from cry_diffusion import diffusion
+from cry_diffusion.diffusion import DiffusionParams
+from cry_diffusion.model import ModelParams
+from cry_diffusion.train import TrainParams, _crop_batch, train
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+P = DiffusionParams()
+
+
+class RightUpTo(nn.Module):
+    """Knows x0, so predicts the exact noise up to sample `k`, and nonsense after it."""
+
+    def __init__(self, x0, k):
+        super().__init__()
+        self.x0, self.k, self.abar = x0, k, torch.cumprod(1 - diffusion.betas(P), 0).float()
+
+    def forward(self, x, t, label=None):
+        a = self.abar[t.long()][:, None]
+        eps = (x - a.sqrt() * self.x0) / (1 - a).sqrt()
+        eps[:, self.k:] = 5.0
+        return eps
+
+
+def test_the_loss_leaves_padding_out():
+    x0 = torch.randn(3, 400) * 0.1
+    x0[:, 300:] = 0  # the padding
+    model = RightUpTo(x0, 300)
+    masked = diffusion.loss(model, x0, params=P, generator=torch.Generator().manual_seed(0), real=torch.full((3,), 300))
+    plain = diffusion.loss(model, x0, params=P, generator=torch.Generator().manual_seed(0))
+    assert float(masked) < 1e-8 and float(plain) > 1
+    # a different amount of real audio per example: each is scored on its own part only
+    model.k = 200
+    some = diffusion.loss(model, x0, params=P, generator=torch.Generator().manual_seed(0),
+                          real=torch.tensor([200, 300, 300]))
+    assert float(some) > 1  # two examples are scored on samples 200-300, where the prediction is nonsense
+
+
+def test_crops_start_in_real_audio_and_count_it():
+    segments = np.arange(4 * 1000, dtype=np.float32).reshape(4, 1000)
+    real = torch.tensor([1000, 600, 300, 1000])  # rows 1 and 2 padded; row 2's real part is shorter than a crop
+    segments[1, 600:] = segments[2, 300:] = 0
+    audio, _, counted = _crop_batch(segments, None, real, 400, 256, torch.Generator().manual_seed(0))
+    for crop, n in zip(audio.numpy(), counted.tolist()):
+        row, start = divmod(int(crop[0]), 1000)
+        assert n == min(400, int(real[row]) - start)
+        assert np.all(crop[n:] == 0) and (row == 2 or n == 400)  # only a too-short row gives a padded crop
+    assert set(audio[:, 0].numpy().astype(int) // 1000) == {0, 1, 2, 3}
+
+
+def tiny_run(tmp_path, padding, padded, segments):
+    tp = TrainParams(steps=4, batch_size=4, crop_samples=400, checkpoint_every=4, log_every=2, threads=1,
+                     padding=padding)
+    return train(segments, None, ModelParams(residual_layers=2, residual_channels=8, dilation_cycle=2), P, tp,
+                 tmp_path / padding / "m.pt", tmp_path / padding / "ckpt", tmp_path / padding / "loss.csv",
+                 padded=padded)
+
+
+def test_drop_trains_on_whole_segments_only(tmp_path):
+    segments = (np.random.default_rng(0).standard_normal((6, 800)) * 0.1).astype(np.float32)
+    padded = np.array([0, 0, 300, 0, 200, 0])
+    segments[[2, 4], 100] = np.nan  # poison the padded segments' real audio: training on them gives a NaN loss
+    assert tiny_run(tmp_path, "drop", padded, segments).exists()
+    with pytest.raises(FloatingPointError):
+        tiny_run(tmp_path, "mask", padded, segments)
+    with pytest.raises(ValueError, match="every one of the 6 segments is padded"):
+        tiny_run(tmp_path / "all", "drop", np.full(6, 100), segments)
