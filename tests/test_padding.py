@@ -71,3 +71,18 @@ def test_drop_trains_on_whole_segments_only(tmp_path):
         tiny_run(tmp_path, "mask", padded, segments)
     with pytest.raises(ValueError, match="every one of the 6 segments is padded"):
         tiny_run(tmp_path / "all", "drop", np.full(6, 100), segments)
+
+
+def test_a_crop_longer_than_its_segment_scores_only_the_segment(tmp_path, monkeypatch):
+    seen = []
+    loss = diffusion.loss
+
+    def spy(*args, **kwargs):
+        real = args[5] if len(args) > 5 else kwargs.get("real")
+        seen.append(None if real is None else real.tolist())
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(diffusion, "loss", spy)
+    segments = (np.random.default_rng(0).standard_normal((3, 300)) * 0.1).astype(np.float32)
+    tiny_run(tmp_path, "mask", None, segments)  # 400-sample crops of 300-sample segments: 100 zeros each
+    assert seen == [[300] * 4] * 4

@@ -37,7 +37,8 @@ class ResidualLayer(nn.Module):
       both halves and one addcmul give sigmoid(a) * tanh(b) (tanh is the dearest elementwise op on
       a CPU, and the plain form takes three passes over the activations). In float32 only: in
       bf16, 1 - 2 sigmoid(-2b) near b = 0 is off by 3.4e-3 against tanh's 3.1e-4, and under
-      autocast (a GPU) torch.compile fuses the plain form anyway, so autocast takes tanh.
+      autocast (a GPU) torch.compile fuses the plain form anyway, so autocast (or a model
+      cast to half precision) takes tanh.
     - the 1/sqrt(2) of the residual update is folded into the projection's residual rows, so
       x + residual and the scaling are one pass.
     The parameters are the plain layer's: checkpoints are interchangeable, and a test holds the
@@ -56,7 +57,7 @@ class ResidualLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, step_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         conv, proj = self.dilated_conv, self.output_projection
-        if torch.is_autocast_enabled(x.device.type):
+        if x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type):
             a, b = conv(x + step_bias).chunk(2, dim=1)
             y = torch.sigmoid(a) * torch.tanh(b)
         else:

@@ -17,12 +17,14 @@ class Params:
     def from_dict(cls, d: dict, **overrides):
         """The fields found in `d` (other keys are another stage's business), then `overrides`.
 
-        Lists become tuples where the default is a tuple, so frozen params stay hashable.
+        Lists become tuples where the default is a tuple (frozen params stay hashable), their
+        items typed as the default's (1 and 1.0 make one schedule, and one run key).
         """
         kw = {f.name: d[f.name] for f in fields(cls) if f.name in d} | overrides
         for f in fields(cls):
             if isinstance(f.default, tuple) and f.name in kw:
-                kw[f.name] = tuple(kw[f.name])
+                kind = type(f.default[0]) if f.default else (lambda v: v)
+                kw[f.name] = tuple(kind(v) for v in kw[f.name])
         return cls(**kw)
 
     def to_dict(self) -> dict:

@@ -61,8 +61,8 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
         snap = torch.load(path, map_location="cpu", weights_only=True)
         audio, info = generate(path, n, seconds, steps, seed, labels="each", **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
-        medians = {name: (float(np.median(x)) if len(x := finite(scores["features"][name])) else None)
-                   for name in FEATURES}  # fmt: skip
+        values = {name: finite(scores["features"][name]) for name in FEATURES}
+        medians = {name: float(np.median(x)) if len(x) else None for name, x in values.items()}
         rows.append({
             "step": snap["step"], "minutes": snap.get("elapsed_seconds", float("nan")) / 60,
             "trained_on": snap.get("device"), "sampled_on": info["device"], "sampler": info["sampler"],
@@ -70,8 +70,11 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
             "wasserstein": {name: w1_interval(scores["features"][name], ref.ref_features[name], ref.params)
                             for name in FEATURES},
             "median": medians,
-            "inside": {name: None if medians[name] is None or ranges[name] is None
-                       else bool(ranges[name][0] <= medians[name] <= ranges[name][1]) for name in FEATURES},
+            "with_value": {name: len(x) for name, x in values.items()},  # f0 has none for an unvoiced clip
+            # inside the real range, by the median of at least half the clips
+            "inside": {name: None if medians[name] is None or ranges[name] is None else
+                       bool(2 * len(values[name]) >= n and ranges[name][0] <= medians[name] <= ranges[name][1])
+                       for name in FEATURES},
         })  # fmt: skip
         log.info("step %d (%.1f min): FAD %.3g", rows[-1]["step"], rows[-1]["minutes"], scores["fad"]["value"])
     return {"steps": steps, "n": n, "seconds": seconds, "real_range": ranges, "percentiles": list(REAL_RANGE),

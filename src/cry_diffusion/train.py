@@ -121,18 +121,18 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
         raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
     if tp.precision not in PRECISIONS or tp.compile not in ("auto", "on", "off") or tp.padding not in PADDING:
         raise ValueError(f"bad precision {tp.precision!r}, compile {tp.compile!r} or padding {tp.padding!r}")
-    real = None
-    if padded is not None and np.any(padded):
-        if len(padded) != len(segments) or np.min(padded) < 0 or np.max(padded) >= segments.shape[1]:
-            raise ValueError(f"need one padded-sample count in [0, {segments.shape[1]}) per segment")
-        if tp.padding == "drop":
-            whole = np.flatnonzero(np.asarray(padded) == 0)
-            if not len(whole):
-                raise ValueError(f"every one of the {len(segments)} segments is padded: padding 'drop' leaves "
-                                 "nothing to train on (use 'mask', or segments of another length)")
-            segments, labels = Rows(segments, whole), None if labels is None else labels[whole]
-        else:
-            real = torch.as_tensor(segments.shape[1] - np.asarray(padded), dtype=torch.long)
+    length = segments.shape[1]
+    padded = np.zeros(len(segments), np.int64) if padded is None else np.asarray(padded, np.int64)
+    if len(padded) != len(segments) or padded.min() < 0 or padded.max() >= length:
+        raise ValueError(f"need one padded-sample count in [0, {length}) per segment")
+    if tp.padding == "drop" and padded.any():
+        whole = np.flatnonzero(padded == 0)
+        if not len(whole):
+            raise ValueError(f"every one of the {len(segments)} segments is padded: padding 'drop' leaves "
+                             "nothing to train on (use 'mask', or segments of another length)")
+        segments, labels, padded = Rows(segments, whole), None if labels is None else labels[whole], padded[whole]
+    # crops longer than a segment end in zeros too: the same padding, left out of the loss either way
+    real = torch.as_tensor(length - padded) if padded.any() or tp.crop_samples > length else None
     rank, world, device, owns_group = _setup(device)
     try:
         _train(segments, labels, real, model_params, diffusion_params, tp, Path(out_path), Path(checkpoint_dir),

@@ -60,16 +60,19 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     tp = TrainParams.from_dict(train_config, crop_samples=int(round(crop * SAMPLE_RATE)), threads=threads)
     mp = ModelParams.from_dict(model_config, num_classes=len(class_names or []))
     dp = DiffusionParams.from_dict(diffusion_config)
+    padded = rows["padded_samples"].to_numpy()
+    # padding shapes the weights only where something is padded: runs from before the setting keep their key
+    ignored = NOT_IN_RUN_KEY + (() if padded.any() or tp.crop_samples > segments.shape[1] else ("padding",))
     identity = {"model": mp.to_dict(), "diffusion": dp.to_dict(),
-                "train": {k: v for k, v in tp.to_dict().items() if k not in NOT_IN_RUN_KEY},
+                "train": {k: v for k, v in tp.to_dict().items() if k not in ignored},
                 "data": hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()}  # fmt: skip
     run_key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     log.info("%d training segments, %s; checkpoints in %s/%s", len(rows),
              f"classes {class_names}" if class_names else "unconditional", checkpoint_root, run_key)  # fmt: skip
     run = Path(checkpoint_root) / run_key
     train(Rows(segments, rows["index"]), labels, mp, dp, tp, out_path, run, loss_csv, class_names=class_names,
-          device=device, padded=rows["padded_samples"].to_numpy())  # fmt: skip
-    if snapshots_out is not None:
+          device=device, padded=padded)  # fmt: skip
+    if snapshots_out is not None and int(os.environ.get("RANK", "0")) == 0:
         _publish(sorted((run / "snapshots").glob("step-*.pt")), Path(snapshots_out), tp)
     return Path(out_path)
 
@@ -79,9 +82,14 @@ def _publish(snapshots: list[Path], folder: Path, tp: TrainParams) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("step-*.pt"):
         old.unlink()
+    wanted = set(range(tp.snapshot_every, tp.steps + 1, tp.snapshot_every)) if tp.snapshot_every else set()
+    if missing := sorted(wanted - {int(p.stem.split("-")[1]) for p in snapshots}):
+        # a run that passed these steps with snapshots off (or another snapshot_every) can't make them now
+        log.warning("no snapshot of steps %s: training passed them with other settings; the progress curve "
+                    "leaves them out (remove the run's checkpoint folder to retrain with snapshots)", missing)
     for path in snapshots:
         step = int(path.stem.split("-")[1])
-        if tp.snapshot_every and step % tp.snapshot_every == 0 and step <= tp.steps:
+        if step in wanted:
             try:
                 os.link(path, folder / path.name)
             except OSError:  # another file system
