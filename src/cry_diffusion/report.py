@@ -222,7 +222,7 @@ def progress_section(result: dict, figure: str | Path) -> dict:
         "figure": png_uri(figure), "steps": result["steps"], "n": result["n"], "percentiles": f"{low}th-{high}th",
         "features": [{"label": FEATURES[f], "range": "n/a" if ranges[f] is None else
                       f"{ranges[f][0]:.3g}-{ranges[f][1]:.3g}"} for f in PROGRESS_FEATURES],
-        "rows": [{"step": r["step"], "minutes": _fmt(r["minutes"], ".1f"), "trained_on": r["trained_on"],
+        "rows": [{"step": r["step"], "minutes": _fmt(r["minutes"], ".3g"), "trained_on": r["trained_on"],
                   "fad": _with_interval(r["fad"]), "reliable": r["fad"].get("reliable", True),
                   "medians": [{"value": _fmt(r["median"][f]), "inside": r["inside"][f],
                                "of": f"{r['with_value'][f]}/{r['n']}"} for f in PROGRESS_FEATURES]}
