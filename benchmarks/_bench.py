@@ -34,7 +34,7 @@ def common_args(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--rounds", type=int, default=5, help="timed rounds per contender, after one warm-up")
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                     help="autocast dtype for our model (the reference always runs float32, as lmnt ships it)")
-    ap.add_argument("--json", help="also write the figures to this JSON file (benchmarks/gpu_check.sh reads them)")
+    ap.add_argument("--json", help="also write the figures to this JSON file (benchmarks/gpu_check.py reads them)")
     ap.add_argument("--glibc-default", action="store_true",
                     help="leave malloc as glibc sets it (the pipeline keeps big blocks for reuse: cry_diffusion.runtime)")
     return ap

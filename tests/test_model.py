@@ -183,3 +183,27 @@ def test_the_gate_keeps_its_precision_near_zero_under_bf16_autocast():
     exact = 0.5 * torch.tanh(b.double())
     error = (skip.double() - exact[None, :, None]).abs().max()
     assert error < 3e-4, float(error)
+
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_bf16_autocast_matches_the_plain_reference(device):
+    """Under bf16 autocast (the GPU's training and sampling), outputs and gradients stay the textbook layer's."""
+    p = ModelParams(residual_layers=5, residual_channels=16, dilation_cycle=3)
+    model = randomised(DiffWave(p)).train().to(device)
+    ref = ReferenceDiffWave(p).copy_from(model).train().to(device)
+    x, t = torch.randn(3, 500, device=device), torch.tensor([3, 60, 190], device=device)
+    target = torch.randn(3, 500, device=device)
+    outs = []
+    for m in (model, ref):
+        with torch.autocast(device, dtype=torch.bfloat16):
+            out = m(x, t)
+        F.mse_loss(out.float(), target).backward()
+        outs.append(out.float())
+    scale = outs[1].abs().max()
+    assert (outs[0] - outs[1]).abs().max() < 0.02 * scale  # bf16 keeps about 3 significant digits
+    for i, layer in enumerate(model.layers):
+        ours, theirs = layer.dilated_conv.weight.grad, ref.dil[i].weight.grad
+        assert (ours - theirs).abs().max() < 0.03 * theirs.abs().max(), i

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import NullFormatter
 
 from .atomic import atomic_path
 from .features import FEATURES, finite
@@ -121,6 +122,7 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
             left.plot([x], [y], "o", ms=14, mfc="none", mec="tab:orange", mew=2, label="fastest no worse")
     for ax in (left, right):
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overprint each other within a decade
         ax.set_xlabel("wall seconds per second of audio")
     left.set_ylabel("FAD (lower is better)")
     right.set_ylabel("W1 / W1 of the full chain")
