@@ -5,8 +5,10 @@
 
 1. The user's command, `snakemake --cores 8 --resources gpu=1 -- results/report.html`,
    on the default config (in --out/default, so the repo's results/ stay as they are).
-2. The same on a short paper-size run (30 x 64, batch 16, 1-s crops, --paper-steps steps)
-   in --out/paper: training steps per second inside the pipeline.
+2. The same on benchmarks/quality-gpu.yaml (the paper's 30 x 64 model, batch 16, 1-s crops)
+   cut to --paper-steps steps with five snapshots, in --out/paper: training steps per second
+   inside the pipeline, and quality against training minutes (the progress rule). The full
+   10,000-step curve is `snakemake results/report.html --configfile benchmarks/quality-gpu.yaml`.
 3. For each run: every stage's wall time (Snakemake's benchmark files) and the device
    that train, sample, embedding and evaluate recorded.
 4. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
@@ -45,13 +47,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# A short paper-size run: the paper's model and batch; sampling at the full chain and the fast schedule.
-PAPER = {
-    "model": {"residual_layers": 30, "residual_channels": 64},
-    "train": {"batch_size": 16, "learning_rate": 2.0e-4, "crop_seconds": 1.0, "checkpoint_every": 1000,
-              "log_every": 100},
-    "sampling": {"steps": [200, 6], "n_samples": 16, "seconds": 1.0},
-}
+# The paper-size run: benchmarks/quality-gpu.yaml, shortened by --paper-steps
+PAPER = yaml.safe_load((ROOT / "benchmarks" / "quality-gpu.yaml").read_text())
 # --tiny: both runs shrunk so that the whole check takes a minute or two on a CPU
 TINY = {
     "embedded_corpus": {"clips_per_category": 2, "seconds": [1.5, 2.5]},
@@ -84,7 +81,20 @@ def run_pipeline(workdir: Path, config: dict, cores: int) -> dict:
     if proc.returncode:
         result["error"] = (proc.stdout + proc.stderr)[-3000:]
         return result
-    return result | stages(workdir / "results")
+    return result | stages(workdir / "results") | quality(workdir / "results")
+
+
+def quality(results: Path) -> dict:
+    """FAD against training minutes (the progress rule), and the fastest step count no worse than 200."""
+    out = {}
+    for ds in sorted(results.glob("*/evaluation/progress.json")):
+        rows = json.loads(ds.read_text())["rows"]
+        out[f"{ds.parent.parent.name}/progress"] = [
+            {"step": r["step"], "minutes": r["minutes"], "fad": r["fad"]["value"], "inside": r["inside"],
+             "trained_on": r["trained_on"], "sampled_on": r["sampled_on"]} for r in rows]
+    for ds in sorted(results.glob("*/evaluation/tradeoff.json")):
+        out[f"{ds.parent.parent.name}/fastest_no_worse"] = json.loads(ds.read_text())["fastest_no_worse"]
+    return {"quality": out}
 
 
 def stages(results: Path) -> dict:
@@ -104,7 +114,7 @@ def stages(results: Path) -> dict:
             devices[f"{ds.name}/sample-{info.parent.name[6:]}"] = json.loads(info.read_text()).get("device")
         devices[f"{ds.name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
         for ev in sorted(ds.glob("evaluation/*.json")):
-            if ev.stem != "tradeoff":
+            if ev.stem not in ("tradeoff", "progress"):  # scores without a device of their own
                 devices[f"{ds.name}/evaluate-{ev.stem}"] = json.loads(ev.read_text()).get("device")
         with open(ds / "loss.csv", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -146,8 +156,10 @@ def main() -> None:
     # The default config says device: auto; a CPU rehearsal on a GPU machine names the CPU.
     base["device"] = "auto" if args.device.startswith("cuda") else args.device
     default = merge(base, TINY) if args.tiny else base
-    paper = merge(base, TINY | {"train": TINY["train"] | {"steps": args.paper_steps}}) if args.tiny \
-        else merge(base, merge(PAPER, {"train": {"steps": args.paper_steps}}))
+    short = {"steps": args.paper_steps, "snapshot_every": max(1, args.paper_steps // 5),
+             "checkpoint_every": max(1, args.paper_steps // 5)}
+    paper = merge(base, TINY | {"train": TINY["train"] | short}) if args.tiny \
+        else merge(base, merge(PAPER, {"train": short}))
 
     summary = {"device": args.device, "torch": torch.__version__,
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "runs": {}}
@@ -159,7 +171,7 @@ def main() -> None:
     small = ["--layers", "2", "--channels", "8"] if args.tiny else []
     summary["training_benchmark"] = run_benchmark(
         "training", ["--device", args.device, "--rounds", "3"] + small
-        + (["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16"]), args.out)
+        + (["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16", "--compile"]), args.out)
     summary["sampling_benchmark"] = run_benchmark(
         "sampling", ["--device", args.device] + small
         + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny

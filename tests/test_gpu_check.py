@@ -28,5 +28,8 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
         devices = {k: v for k, v in run["devices"].items() if "per second" not in k}
         assert {k.split("/")[1].split("-")[0] for k in devices} == {"train", "sample", "embedding", "evaluate"}
         assert set(devices.values()) == {"cpu"}, devices
+    # the paper-size run is benchmarks/quality-gpu.yaml cut short: five snapshots, each scored
+    progress = summary["runs"]["paper"]["quality"]["embedded/progress"]
+    assert [r["step"] for r in progress] == [2, 4, 6, 8, 10] and all(r["fad"] >= 0 for r in progress)
     for bench in ("training_benchmark", "sampling_benchmark"):  # run when the reference is installed, else said so
         assert "skipped" in summary[bench] or summary[bench]["machine"], summary[bench]
