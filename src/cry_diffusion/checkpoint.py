@@ -19,16 +19,21 @@ KEEP = 2  # the newest two: one spare in case the newest is somehow unreadable
 
 
 def checkpoints(folder) -> list[Path]:
-    """Checkpoints in `folder`, oldest first (the zero-padded step makes name order step order)."""
+    """Checkpoints (or snapshots) in `folder`, oldest first (the zero-padded step makes name order step order)."""
     return sorted(Path(folder).glob("step-*.pt"))
 
 
-def write(folder: Path, state: dict) -> Path:
-    """Save `state` (with its "step") as the newest checkpoint, then drop all but the newest KEEP."""
+def step_of(path) -> int:
+    """The step a checkpoint's file name says."""
+    return int(Path(path).stem.split("-")[1])
+
+
+def write(folder: Path, state: dict, keep: int | None = KEEP) -> Path:
+    """Save `state` (with its "step") as the newest file in `folder`, then drop all but the newest `keep` (None: none)."""
     path = Path(folder) / f"step-{state['step']:07d}.pt"
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
-    for old in checkpoints(folder)[:-KEEP]:
+    for old in checkpoints(folder)[:-keep] if keep else []:
         old.unlink()
     return path
 

@@ -93,6 +93,7 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
             "labels": labels, "label_names": [class_names[k] for k in labels] if labels else None,
             "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None,
             "cuda_graph": graphed, "cuda_graph_error": graph_error, "model_step": ckpt.get("step"),
+            "model_trained_on": ckpt.get("device"), "model_elapsed_seconds": ckpt.get("elapsed_seconds"),
             "wall_seconds": wall, "audio_seconds_per_wall_second": n * length / SAMPLE_RATE / wall,
             "wall_seconds_per_audio_second": wall / (n * length / SAMPLE_RATE)}
     return audio, info

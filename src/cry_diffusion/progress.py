@@ -17,7 +17,6 @@ import logging
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from .evaluate import EvalParams, Reference, interval, score
 from .features import FEATURES, finite, wasserstein
@@ -58,14 +57,13 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
     ranges = real_ranges(ref)
     rows = []
     for path in sorted(snapshots, key=lambda s: Path(s).name):
-        snap = torch.load(path, map_location="cpu", weights_only=True)
         audio, info = generate(path, n, seconds, steps, seed, labels="each", **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
         values = {name: finite(scores["features"][name]) for name in FEATURES}
         medians = {name: float(np.median(x)) if len(x) else None for name, x in values.items()}
         rows.append({
-            "step": snap["step"], "minutes": snap.get("elapsed_seconds", float("nan")) / 60,
-            "trained_on": snap.get("device"), "sampled_on": info["device"], "sampler": info["sampler"],
+            "step": info["model_step"], "minutes": (info["model_elapsed_seconds"] or float("nan")) / 60,
+            "trained_on": info["model_trained_on"], "sampled_on": info["device"], "sampler": info["sampler"],
             "n": scores["n"], "n_ref": scores["n_ref"], "fad": scores["fad"], "kid": scores["kid"],
             "wasserstein": {name: w1_interval(scores["features"][name], ref.ref_features[name], ref.params)
                             for name in FEATURES},

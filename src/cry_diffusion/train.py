@@ -272,8 +272,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
                 log.info("step %d  loss %.4f  %.2f steps/s", step, mean, rate)
             window, t_window, step_window = [], now, step
             if at_snapshot and rank == 0:  # before the checkpoint: a crash between the two redoes it
-                with atomic_path(checkpoint_dir / "snapshots" / f"step-{step:07d}.pt") as tmp:
-                    torch.save(model_file(), tmp)
+                checkpoint.write(checkpoint_dir / "snapshots", model_file(), keep=None)
             if at_checkpoint or stop:
                 save_checkpoint()
             if stop:

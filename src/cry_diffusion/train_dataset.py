@@ -22,6 +22,7 @@ import numpy as np
 
 from . import SAMPLE_RATE
 from .atomic import atomic_path
+from .checkpoint import checkpoints, step_of
 from .diffusion import DiffusionParams
 from .model import ModelParams
 from .segment import Rows, read_table, side
@@ -73,23 +74,22 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     train(Rows(segments, rows["index"]), labels, mp, dp, tp, out_path, run, loss_csv, class_names=class_names,
           device=device, padded=padded)  # fmt: skip
     if snapshots_out is not None and int(os.environ.get("RANK", "0")) == 0:
-        _publish(sorted((run / "snapshots").glob("step-*.pt")), Path(snapshots_out), tp)
+        _publish(checkpoints(run / "snapshots"), Path(snapshots_out), tp)
     return Path(out_path)
 
 
 def _publish(snapshots: list[Path], folder: Path, tp: TrainParams) -> None:
     """The snapshots this run's settings ask for, linked (or copied) into `folder`, which holds nothing else."""
     folder.mkdir(parents=True, exist_ok=True)
-    for old in folder.glob("step-*.pt"):
+    for old in checkpoints(folder):
         old.unlink()
     wanted = set(range(tp.snapshot_every, tp.steps + 1, tp.snapshot_every)) if tp.snapshot_every else set()
-    if missing := sorted(wanted - {int(p.stem.split("-")[1]) for p in snapshots}):
+    if missing := sorted(wanted - {step_of(p) for p in snapshots}):
         # a run that passed these steps with snapshots off (or another snapshot_every) can't make them now
         log.warning("no snapshot of steps %s: training passed them with other settings; the progress curve "
                     "leaves them out (remove the run's checkpoint folder to retrain with snapshots)", missing)
     for path in snapshots:
-        step = int(path.stem.split("-")[1])
-        if step in wanted:
+        if step_of(path) in wanted:
             try:
                 os.link(path, folder / path.name)
             except OSError:  # another file system

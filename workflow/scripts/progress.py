@@ -8,14 +8,13 @@ from pathlib import Path  # noqa: E402
 
 import torch  # noqa: E402
 
-from cry_diffusion import atomic, evalplots, evaluate, progress  # noqa: E402
+from cry_diffusion import atomic, checkpoint, evalplots, evaluate, progress  # noqa: E402
 
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 s = p.sampling
 bundle = torch.load(inp.bundle, map_location="cpu", weights_only=True)
 ref = evaluate.Reference.load(inp.reference, p.device)
-snapshots = sorted(Path(inp.snapshots).glob("step-*.pt"))
-result = progress.measure(snapshots, ref, bundle, n=s["n_samples"], seconds=p.seconds, steps=s["steps"], seed=s["seed"],
+result = progress.measure(checkpoint.checkpoints(inp.snapshots), ref, bundle, n=s["n_samples"], seconds=p.seconds, steps=s["steps"], seed=s["seed"],
                           guidance_scale=s["guidance_scale"], batch_size=s["batch_size"], device=p.device,
                           threads=snakemake.threads, precision=s["precision"], graph=s["graph"])  # noqa: F821  # fmt: skip
 references = {Path(path).stem: json.loads(Path(path).read_text()) for path in inp.references}
