@@ -3,17 +3,21 @@
     python benchmarks/gpu_check.py                      # on a GPU machine, from the repo root
     python benchmarks/gpu_check.py --device cpu --tiny  # the same steps, tiny, on a CPU (tests/test_gpu_check.py)
 
-1. The user's command, `snakemake --cores 8 --resources gpu=1 -- results/report.html`,
+1. tests/test_fused.py, where pytest is installed: the fused Triton layers against the plain
+   ones, compiled for this GPU, in float32 and bf16.
+2. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
+   the same process (skipped, and said so, when `diffwave` is not installed); training with
+   our residual layers both as PyTorch ops and as the fused Triton kernels (train.layer_kernel),
+   and again without the kernels if that fails. These come first: they take a minute or two.
+3. The user's command, `snakemake --cores 8 --resources gpu=1 -- results/report.html`,
    on the default config (in --out/default, so the repo's results/ stay as they are).
-2. The same on benchmarks/quality-gpu.yaml (the paper's 30 x 64 model, batch 16, 1-s crops)
+4. The same on benchmarks/quality-gpu.yaml (the paper's 30 x 64 model, batch 16, 1-s crops)
    cut to --paper-steps steps with five snapshots, in --out/paper: training steps per second
    inside the pipeline, and quality against training minutes (the progress rule). The full
    10,000-step curve is `snakemake results/report.html --configfile benchmarks/quality-gpu.yaml`.
-3. For each run: every stage's wall time (Snakemake's benchmark files) and the device
+5. For each run: every stage's wall time (Snakemake's benchmark files) and the device
    that train, sample, embedding and evaluate recorded.
-4. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
-   the same process (skipped, and said so, when `diffwave` is not installed).
-Everything lands in --out/summary.json, and a table is printed.
+Everything lands in --out/summary.json, written again after each part.
 
 A GPU machine that has torch but no package registry: fetch the other packages as
 wheels on a machine that has one, carry the folder along, and install them there:
@@ -21,7 +25,7 @@ wheels on a machine that has one, carry the folder along, and install them there
     # here (Python 3.12 on the GPU machine: match its version and platform)
     pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
-        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn   # and their needs
+        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn pytest   # and their needs
     pip download --no-deps -d .whl diffwave==0.1.7 resemblyzer==0.1.4   # its weight file only: never imported
     # there
     python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src
@@ -123,6 +127,18 @@ def stages(results: Path) -> dict:
     return {"stage_seconds": seconds, "devices": devices}
 
 
+def run_fused_tests() -> dict:
+    """tests/test_fused.py on this machine: the kernels against the plain layer (bf16 too, on a GPU)."""
+    try:
+        import pytest  # noqa: F401
+    except ImportError:
+        return {"skipped": "pytest is not installed"}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(ROOT / "tests" / "test_fused.py")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    print(proc.stdout[-1500:])
+    return {"returncode": proc.returncode, "tail": (proc.stdout + proc.stderr)[-1500:]}
+
+
 def run_benchmark(script: str, args: list[str], out: Path) -> dict:
     try:
         import diffwave  # noqa: F401
@@ -145,6 +161,8 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=min(8, os.cpu_count() or 1))
     ap.add_argument("--paper-steps", type=int, default=3000, help="training steps of the paper-size run")
     ap.add_argument("--tiny", action="store_true", help="tiny models and data throughout (for a CPU)")
+    ap.add_argument("--layer-kernel", choices=("torch", "triton"), default="torch",
+                    help="train.layer_kernel of the paper-size run (the default config's is config.yaml's)")
     args = ap.parse_args()
     import torch
 
@@ -157,26 +175,39 @@ def main() -> None:
     base["device"] = "auto" if args.device.startswith("cuda") else args.device
     default = merge(base, TINY) if args.tiny else base
     short = {"steps": args.paper_steps, "snapshot_every": max(1, args.paper_steps // 5),
-             "checkpoint_every": max(1, args.paper_steps // 5)}
+             "checkpoint_every": max(1, args.paper_steps // 5), "layer_kernel": args.layer_kernel}
     paper = merge(base, TINY | {"train": TINY["train"] | short}) if args.tiny \
         else merge(base, merge(PAPER, {"train": short}))
 
     summary = {"device": args.device, "torch": torch.__version__,
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "runs": {}}
-    for name, config in (("default", default), ("paper", paper)):
-        print(f"== pipeline: {name} config", flush=True)
-        summary["runs"][name] = run_pipeline(args.out / name, config, args.cores)
-        print(json.dumps(summary["runs"][name], indent=1), flush=True)
 
+    def save():  # after every part: a check cut short by its time limit still leaves what it measured
+        (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+
+    # The benchmarks first: a minute or two, and the figures the pipeline runs can't give
     small = ["--layers", "2", "--channels", "8"] if args.tiny else []
-    summary["training_benchmark"] = run_benchmark(
-        "training", ["--device", args.device, "--rounds", "3"] + small
-        + (["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16", "--compile"]), args.out)
+    training = ["--device", args.device, "--rounds", "3"] + small + (
+        ["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16", "--compile"])
+    fused_error = None
+    if not args.tiny:  # the fused kernels need 16 channels or more (and a GPU, or the interpreter)
+        summary["fused_tests"] = run_fused_tests()
+        bench = run_benchmark("training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out)
+        fused_error = bench if "returncode" in bench else None
+    if args.tiny or fused_error:  # without the kernels, the rest is still measured
+        bench = run_benchmark("training", training, args.out) | ({"fused_error": fused_error} if fused_error else {})
+    summary["training_benchmark"] = bench
+    save()
     summary["sampling_benchmark"] = run_benchmark(
         "sampling", ["--device", args.device] + small
         + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny
            else ["--seconds", "1", "--all", "--precision", "bf16"]), args.out)
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    save()
+    for name, config in (("default", default), ("paper", paper)):
+        print(f"== pipeline: {name} config", flush=True)
+        summary["runs"][name] = run_pipeline(args.out / name, config, args.cores)
+        print(json.dumps(summary["runs"][name], indent=1), flush=True)
+        save()
     failed = [name for name, run in summary["runs"].items() if run["returncode"]]
     print(f"summary: {args.out / 'summary.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)

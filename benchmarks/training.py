@@ -2,14 +2,17 @@
 
     pip install --no-deps diffwave==0.1.7
     python benchmarks/training.py                       # paper size: 30 x 64, batch 4 x 1 s
-    python benchmarks/training.py --device cuda --precision bf16 --compile --batch 16
+    python benchmarks/training.py --device cuda --precision bf16 --compile --batch 16 --layer-kernel both
 
-One training step = noise + forward + MSE + backward + gradient clipping + Adam, the
-same loop for both models. The two alternate in one process (warm-up excluded); FLOPs
-are counted by torch.utils.flop_counter, not estimated, once, on eager copies of the models
-before anything is compiled or timed (the counter's module hooks are gone by then, which the
-script checks); peak memory is that of one step, each model in a fresh process (CPU:
-resident set; CUDA: allocator peak).
+One training step = noise + forward + MSE + backward + gradient clipping + Adam (fused on
+CUDA) + the weights' EMA: the training loop's step, the same for every model. They alternate
+in one process (warm-up excluded), --repeat steps per timed round. FLOPs are counted by
+torch.utils.flop_counter, not estimated, once, on eager copies of the models before anything
+is compiled or timed (the counter's module hooks are gone by then, which the script checks);
+ours-triton (--layer-kernel: the residual layers as cry_diffusion.fused's kernels, which the
+counter can't see) is credited with the plain model's count: the same arithmetic, with the
+gate its backward recomputes left out. Peak memory is that of one step, each model in a
+fresh process (CPU: resident set; CUDA: allocator peak).
 """
 
 from __future__ import annotations
@@ -23,21 +26,28 @@ import torch
 import _bench
 from cry_diffusion import diffusion
 
+CONTENDERS = ("reference", "ours", "ours-triton")
 
-def make_step(model, batch: int, samples: int, device, precision: str):
+
+def make_step(model, batch: int, samples: int, device, precision: str, repeat: int = 1):
     params = diffusion.DiffusionParams()
-    opt = torch.optim.Adam(model.parameters(), lr=2e-4)
+    weights = list(model.parameters())
+    opt = torch.optim.Adam(weights, lr=2e-4, fused=True if device.type == "cuda" else None)  # as cry_diffusion.train
+    ema = [w.detach().clone() for w in weights]
     audio = (0.1 * torch.randn(batch, samples)).to(device)
     gen = torch.Generator(device).manual_seed(0)
     dtype = _bench.DTYPES[precision]
 
     def step():
-        with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-            loss = diffusion.loss(model, audio, None, params, gen)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        for _ in range(repeat):
+            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                loss = diffusion.loss(model, audio, None, params, gen)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(weights, 1.0)
+            opt.step()
+            with torch.no_grad():
+                torch._foreach_lerp_(ema, [w.detach() for w in weights], 1e-3)
 
     return step
 
@@ -47,6 +57,8 @@ def build(which: str, args, device, compile: bool | None = None):
     if which == "reference":
         return _bench.reference_model(args.layers, args.channels).to(device), "fp32"
     model = _bench.our_model(args.layers, args.channels).to(device)
+    if which == "ours-triton":
+        model.use_layer_kernel("triton", device)
     if args.compile if compile is None else compile:
         model = torch.compile(model)
     return model, args.precision
@@ -59,7 +71,7 @@ def probe(args, device) -> None:
     mmap threshold rises), and a later step's peak would hide behind that.
     """
     model, precision = build(args.probe, args, device)
-    step = make_step(model, args.batch, args.samples, device, precision)
+    step = make_step(model, args.batch, args.samples, device, precision)  # one step, whatever --repeat says
     _bench.sync(device)
     if device.type == "cuda":
         step()  # CUDA's caching allocator gives memory back to itself, not the system: a later step is exact
@@ -81,11 +93,16 @@ def main() -> None:
     ap.add_argument("--compile", action="store_true", help="torch.compile our model")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--samples", type=int, default=16_000, help="crop length in samples (16,000 = 1 s)")
-    ap.add_argument("--probe", choices=("ours", "reference"), help=argparse.SUPPRESS)
+    ap.add_argument("--layer-kernel", choices=("torch", "triton", "both"), default="torch",
+                    help="our residual layers as PyTorch ops (ours), fused Triton kernels (ours-triton), or both")
+    ap.add_argument("--repeat", type=int, default=1, help="training steps per timed round (a GPU step is milliseconds)")
+    ap.add_argument("--probe", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     device = _bench.setup(args)
     if args.probe:
         return probe(args, device)
+    ours = {"torch": ["ours"], "triton": ["ours-triton"], "both": ["ours", "ours-triton"]}[args.layer_kernel]
+    names = ["reference"] + ours
 
     print(f"machine: {_bench.machine(device)}")
     print(f"config: {args.layers} layers x {args.channels} channels, batch {args.batch} x {args.samples} samples, "
@@ -98,10 +115,12 @@ def main() -> None:
         model, prec = build(name, args, device, compile=False)
         flops[name] = _bench.count_flops(make_step(model, args.batch, args.samples, device, prec))
         del model
-    models = {name: build(name, args, device) for name in ("reference", "ours")}
-    steps = {name: make_step(m, args.batch, args.samples, device, prec) for name, (m, prec) in models.items()}
+    flops["ours-triton"] = flops["ours"]
+    models = {name: build(name, args, device) for name in names}
+    steps = {name: make_step(m, args.batch, args.samples, device, prec, args.repeat)
+             for name, (m, prec) in models.items()}
     _bench.require_no_hooks()
-    times = _bench.alternate(steps, args.rounds, device)
+    times = {n: [t / args.repeat for t in ts] for n, ts in _bench.alternate(steps, args.rounds, device).items()}
     peak = {"fp32": _bench.matmul_peak(device)}
     if args.precision != "fp32":
         peak[args.precision] = _bench.matmul_peak(device, _bench.DTYPES[args.precision])
@@ -112,7 +131,7 @@ def main() -> None:
         mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name, "--glibc-default"])
 
     rows = []
-    for name in ("reference", "ours"):
+    for name in names:
         sec = statistics.median(times[name])
         prec = models[name][1]
         ceiling = peak.get(prec, peak["fp32"])
@@ -120,15 +139,16 @@ def main() -> None:
                      flops[name] / sec / 1e9, f"{100 * flops[name] / sec / ceiling:.0f}%", mem[name]])
     print(_bench.table(rows, ["model", "dtype", "s/step", "audio s/s", "GFLOP/step", "GFLOP/s", "of peak", "peak MB"]))
     print("\nmatmul peak (4096^2): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
-    print(f"ours is {_bench.ratio(times, 'reference', 'ours'):.2f}x the reference's speed "
-          f"(median of {args.rounds} back-to-back rounds; per-round times: "
-          f"ours {', '.join(f'{t:.2f}' for t in times['ours'])} s, "
-          f"reference {', '.join(f'{t:.2f}' for t in times['reference'])} s)")
-    print(f"peak memory of one step: ours {mem['ours']:.0f} MB, reference {mem['reference']:.0f} MB "
-          f"({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
+    for name in ours:
+        print(f"{name} is {_bench.ratio(times, 'reference', name):.2f}x the reference's speed "
+              f"(median of {args.rounds} back-to-back rounds)")
+    print("per-round seconds per step: " + "; ".join(
+        f"{n} {', '.join(f'{t:.3g}' for t in times[n])}" for n in names))
+    print("peak memory of one step: " + ", ".join(f"{n} {mem[n]:.0f} MB" for n in names)
+          + f" ({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
     _bench.write_json(args.json, {
         "machine": _bench.machine(device), "batch": args.batch, "samples": args.samples, "precision": args.precision,
-        "compile": args.compile, "speedup": _bench.ratio(times, "reference", "ours"),
+        "compile": args.compile, "speedup": {n: _bench.ratio(times, "reference", n) for n in ours},
         "steps_per_second": {n: 1 / statistics.median(times[n]) for n in steps},
         "fraction_of_peak": {n: flops[n] / statistics.median(times[n]) / peak.get(models[n][1], peak["fp32"]) for n in steps},
         "peak_mb": mem})

@@ -1,9 +1,17 @@
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
+
+if not torch.cuda.is_available():
+    # Triton kernels (cry_diffusion.fused) on the CPU, for tests/test_fused.py. Triton reads this
+    # once, when it is imported, and importing torch's distributed or compile parts imports it:
+    # so here, before any test module imports those.
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/browser.py

@@ -69,11 +69,31 @@ class ResidualLayer(nn.Module):
         # (x + residual) / sqrt(2): keeps the variance of the residual stream from growing with depth
         return torch.add(residual, x, alpha=math.sqrt(0.5)), skip
 
+    @torch.compiler.disable  # torch.compile would trace into Triton's launcher; the kernels are fused already
+    def fused(self, x: torch.Tensor, step_bias: torch.Tensor, skip: torch.Tensor | None):
+        """The same layer as Triton kernels (cry_diffusion.fused): (x_next, skip + this layer's skip).
+
+        Under autocast the inputs and weights are cast to its dtype here, as autocast would for a conv.
+        """
+        from . import fused
+
+        dev = x.device.type
+        dtype = torch.get_autocast_dtype(dev) if torch.is_autocast_enabled(dev) else x.dtype
+        conv, proj = self.dilated_conv, self.output_projection
+        weights = [t.to(dtype) for t in (conv.weight, conv.bias, proj.weight, proj.bias)]
+        with torch.autocast(dev, enabled=False):
+            return fused.residual_layer(x.to(dtype), step_bias.to(dtype), None if skip is None else skip.to(dtype),
+                                        *weights, conv.dilation[0])
+
+
+LAYER_KERNELS = ("torch", "triton")
+
 
 class DiffWave(nn.Module):
     def __init__(self, params: ModelParams | None = None):
         super().__init__()
         self.params = p = params or ModelParams()
+        self.layer_kernel = "torch"  # how the residual layers run (use_layer_kernel); the weights don't depend on it
         C, N = p.residual_channels, p.residual_layers
         self.input_projection = nn.Conv1d(1, C, 1)
 
@@ -99,6 +119,24 @@ class DiffWave(nn.Module):
             # N(0, 1) rows would swamp the step embedding (SiLU outputs ~0.5) and hide the step at first;
             # from zero the conditional model starts as the unconditional one and learns the classes
             nn.init.zeros_(self.label_embedding.weight)
+
+    def use_layer_kernel(self, kernel: str, device) -> DiffWave:
+        """Run the residual layers as PyTorch ops ("torch") or as fused Triton kernels ("triton", cry_diffusion.fused).
+
+        Raises ValueError where the kernels can't run: no triton package, a width they don't
+        support, or a device other than a CUDA GPU (unless TRITON_INTERPRET=1, as in the tests).
+        """
+        if kernel not in LAYER_KERNELS:
+            raise ValueError(f"layer_kernel must be one of {LAYER_KERNELS}, not {kernel!r}")
+        if kernel == "triton":
+            try:
+                from . import fused
+            except ImportError as e:
+                raise ValueError(f"layer_kernel 'triton' needs the triton package (CUDA builds of torch bring it): "
+                                 f"{e}") from e
+            fused.check(self.params.residual_channels, torch.device(device))
+        self.layer_kernel = kernel
+        return self
 
     @property
     def null_label(self) -> int:
@@ -142,6 +180,9 @@ class DiffWave(nn.Module):
 
         skip = None
         for layer, bias in zip(self.layers, step_biases):
+            if self.layer_kernel == "triton":
+                x, skip = layer.fused(x, bias, skip)
+                continue
             x, s = layer(x, bias)
             # a running sum instead of stacking N skip tensors: same result, 1/N of the memory
             skip = s if skip is None else skip + s

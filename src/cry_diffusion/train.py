@@ -62,6 +62,7 @@ class TrainParams(Params):
     label_drop: float = 0.1  # conditional models only: share of labels replaced by the null class
     precision: str = "auto"  # "auto" (bf16 on capable GPUs, else fp16; fp32 on CPU), "fp32", "bf16", "fp16"
     compile: str = "auto"  # torch.compile: "auto" (CUDA only), "on", "off"
+    layer_kernel: str = "torch"  # residual layers as PyTorch ops, or "triton": fused kernels (cry_diffusion.fused)
     threads: int = 0  # CPU threads for torch; 0 keeps torch's default (OMP_NUM_THREADS / all cores)
 
 
@@ -150,7 +151,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
         torch.set_num_threads(tp.threads)
     log.info("training on %s, autocast %s", device, amp)
     torch.manual_seed(tp.seed)  # the same initial weights on every rank
-    model = DiffWave(model_params).to(device)
+    model = DiffWave(model_params).use_layer_kernel(tp.layer_kernel, device).to(device)
     names = [n for n, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     ema = [p.detach().clone() for p in params]

@@ -31,7 +31,7 @@ from .train import TrainParams, train
 log = logging.getLogger("cry_diffusion.train")
 
 # Settings that don't change what is learned: a run with other values resumes the same checkpoints.
-NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "snapshot_every")
+NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "layer_kernel", "snapshot_every")
 
 
 def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, model_config: dict,
