@@ -94,21 +94,52 @@ def test_model_loss_and_gradients_match():
         assert _rel(a, b) < 1e-4, f"gradient of {name}: relative error {_rel(a, b):.2e}"
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="bf16 kernels need a GPU")
-def test_bf16_autocast_on_gpu_is_as_close_to_float32_as_the_plain_layer():
+# On a GPU, bf16 as training runs it. The interpreter can't do bf16 (its tl.dot multiplies bf16 values
+# as raw bits: outputs near 1e9), so the CPU takes fp16, which goes through the same dtype-generic code.
+HALF = torch.bfloat16 if torch.cuda.is_available() else torch.float16
+
+
+def test_half_precision_autocast_is_as_close_to_float32_as_the_plain_layer():
     torch.manual_seed(0)
-    model = DiffWave(ModelParams(residual_layers=4, residual_channels=64, dilation_cycle=4)).cuda()
+    model = DiffWave(ModelParams(residual_layers=4, residual_channels=64, dilation_cycle=4)).to(DEVICE)
     with torch.no_grad():
         model.output_projection.weight.normal_(std=0.1)
-    audio = 0.1 * torch.randn(4, 4000, device="cuda")
+    audio = 0.1 * torch.randn(4 if DEVICE.type == "cuda" else 2, 4000 if DEVICE.type == "cuda" else 600, device=DEVICE)
     _, exact = _loss_and_grads(model, audio)
     errors = {}
     for kernel in ("torch", "triton"):
-        model.use_layer_kernel(kernel, "cuda")
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        model.use_layer_kernel(kernel, DEVICE)
+        with torch.autocast(DEVICE.type, dtype=HALF):
             _, grads = _loss_and_grads(model, audio)
+        assert all(g.dtype == torch.float32 for g in grads)  # the parameters' own dtype, as autocast leaves them
         errors[kernel] = max(_rel(a, b) for a, b in zip(grads, exact))
     assert errors["triton"] < 2 * errors["torch"] + 1e-3, errors
+
+
+def test_compiling_a_fused_model_leaves_the_plain_one_whole():
+    """torch.compile steps around the kernels once, outside the layer loop: a break inside it made dynamo skip
+    DiffWave.forward for every model in the process, and a plain model compiled after a fused one ran in pieces."""
+    import torch._dynamo
+
+    graphs = {}
+
+    def counting(name):
+        def backend(gm, example_inputs):
+            graphs[name] = graphs.get(name, 0) + 1
+            return gm.forward
+        return backend
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    p = ModelParams(residual_layers=4, residual_channels=16, dilation_cycle=2)
+    fused_model, plain = DiffWave(p).use_layer_kernel("triton", DEVICE).to(DEVICE), DiffWave(p).to(DEVICE)
+    audio, step = 0.1 * torch.randn(2, 200, device=DEVICE), torch.tensor([3, 150], device=DEVICE)
+    want = fused_model(audio, step)
+    got = torch.compile(fused_model, backend=counting("fused"))(audio, step)
+    torch.compile(plain, backend=counting("plain"))(audio, step)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert graphs == {"fused": 2, "plain": 1}, graphs  # fused: before and after the layers
+    torch._dynamo.reset()
 
 
 def test_kernels_compile_for_an_h100(tmp_path):

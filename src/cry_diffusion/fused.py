@@ -34,6 +34,7 @@ DiffWave.use_layer_kernel("triton") makes the model use it (train.layer_kernel i
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import tempfile
@@ -42,14 +43,15 @@ from pathlib import Path
 import torch
 import triton
 import triton.language as tl
+from torch.autograd.function import once_differentiable
 
 SQRT_HALF = tl.constexpr(math.sqrt(0.5))  # the residual update's scale, as model.ResidualLayer
 # Samples per program (BL) and warps: Triton times these on the first call on a GPU and keeps the
 # fastest (a wider tile loads each tap's weights once for more samples, but needs more registers
 # for its two float32 C x BL accumulators). The interpreter takes the first: it has nothing to time.
-# Compiled for an H100 at C = 64 (benchmarks/kernels.py, Triton 3.9) in bf16, the first three spill
-# nothing (128-255 registers a thread) and the last 184-300 bytes; 128 samples on 4 warps, or 256 on
-# 8, spilled 1-4 KB and are left out.
+# Compiled for an H100 at C = 64 (benchmarks/kernels.py) in bf16 with Triton 3.9, the first three
+# spill nothing (128-255 registers a thread) and the last 184-300 bytes; 128 samples on 4 warps, or
+# 256 on 8, spilled 1-4 KB and are left out. Triton 3.5-3.6 spill 132-1384 bytes on the first.
 TILES = [triton.Config({"BL": bl}, num_warps=w) for bl, w in ((64, 4), (32, 4), (64, 8), (128, 8))]
 _TRIED = TILES[:1] if os.environ.get("TRITON_INTERPRET") == "1" else TILES
 
@@ -157,7 +159,9 @@ def _precision(x: torch.Tensor) -> str:
 
 def _launch(kernel, x: torch.Tensor, *args, **consts):
     B, C, L = x.shape
-    kernel[lambda meta: (triton.cdiv(L, meta["BL"]), B)](*args, C=C, PREC=_precision(x), **consts)
+    # Triton launches on the current CUDA device, not the tensors': make them the same
+    with torch.cuda.device(x.device) if x.is_cuda else contextlib.nullcontext():
+        kernel[lambda meta: (triton.cdiv(L, meta["BL"]), B)](*args, C=C, PREC=_precision(x), **consts)
 
 
 class _ResidualLayer(torch.autograd.Function):
@@ -175,6 +179,7 @@ class _ResidualLayer(torch.autograd.Function):
         return x_out, skip_out
 
     @staticmethod
+    @once_differentiable  # the backward's kernels have no backward of their own
     def backward(ctx, g_x_out, g_skip):
         x, bias, w, conv_b, p = ctx.saved_tensors
         B, C, L = x.shape
@@ -233,6 +238,11 @@ def resources(kernel: str, dtype: str = "bf16", block: int = 64, warps: int = 4,
     from triton.backends.nvidia.compiler import get_ptxas
     from triton.compiler import ASTSource
 
+    try:
+        ptxas = get_ptxas(arch).path
+    except TypeError:  # Triton before 3.6 has one ptxas for every arch
+        ptxas = get_ptxas().path
+
     fn = globals()[kernel].fn
     consts = {"C": channels, "BL": block, "PREC": "tf32"} | ({"HAS_SKIP": True} if "HAS_SKIP" in fn.arg_names else {})
     signature = {a: "constexpr" if a in consts else "i32" if a in ("L", "dil") else "*fp32" if a == "g_bias"
@@ -242,7 +252,7 @@ def resources(kernel: str, dtype: str = "bf16", block: int = 64, warps: int = 4,
     ptx = compiled.asm["ptx"]
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "k.ptx").write_text(ptx)
-        out = subprocess.run([get_ptxas(arch).path, f"-arch=sm_{arch}a", "-v", "k.ptx", "-o", "k.cubin"], cwd=tmp,
+        out = subprocess.run([ptxas, f"-arch=sm_{arch}a", "-v", "k.ptx", "-o", "k.cubin"], cwd=tmp,
                              capture_output=True, text=True, check=True).stderr
     return {"registers": int(re.search(r"Used (\d+) registers", out)[1]),
             "spill_bytes": int(re.search(r"(\d+) bytes spill stores", out)[1]),

@@ -69,7 +69,6 @@ class ResidualLayer(nn.Module):
         # (x + residual) / sqrt(2): keeps the variance of the residual stream from growing with depth
         return torch.add(residual, x, alpha=math.sqrt(0.5)), skip
 
-    @torch.compiler.disable  # torch.compile would trace into Triton's launcher; the kernels are fused already
     def fused(self, x: torch.Tensor, step_bias: torch.Tensor, skip: torch.Tensor | None):
         """The same layer as Triton kernels (cry_diffusion.fused): (x_next, skip + this layer's skip).
 
@@ -138,6 +137,16 @@ class DiffWave(nn.Module):
         self.layer_kernel = kernel
         return self
 
+    # The whole stack, not each layer: a graph break inside the loop makes torch.compile give up on
+    # forward() altogether, for every DiffWave in the process (the plain one then ran 25 graphs, not 1).
+    @torch.compiler.disable
+    def _fused_layers(self, x: torch.Tensor, step_biases) -> torch.Tensor:
+        """The residual layers as Triton kernels -> the sum of their skips."""
+        skip = None
+        for layer, bias in zip(self.layers, step_biases):
+            x, skip = layer.fused(x, bias, skip)
+        return skip
+
     @property
     def null_label(self) -> int:
         return self.params.num_classes
@@ -178,13 +187,13 @@ class DiffWave(nn.Module):
             raise ValueError("this model is unconditional (num_classes=0) but got labels")
         step_biases = self.step_projection(e).view(B, N, C, 1).unbind(1)
 
-        skip = None
-        for layer, bias in zip(self.layers, step_biases):
-            if self.layer_kernel == "triton":
-                x, skip = layer.fused(x, bias, skip)
-                continue
-            x, s = layer(x, bias)
-            # a running sum instead of stacking N skip tensors: same result, 1/N of the memory
-            skip = s if skip is None else skip + s
+        if self.layer_kernel == "triton":
+            skip = self._fused_layers(x, step_biases)
+        else:
+            skip = None
+            for layer, bias in zip(self.layers, step_biases):
+                x, s = layer(x, bias)
+                # a running sum instead of stacking N skip tensors: same result, 1/N of the memory
+                skip = s if skip is None else skip + s
         x = F.relu(self.skip_projection(skip * (1.0 / math.sqrt(N))))
         return self.output_projection(x).squeeze(1)
