@@ -42,6 +42,31 @@ def test_the_loss_leaves_padding_out():
     assert float(some) > 1  # two examples are scored on samples 200-300, where the prediction is nonsense
 
 
+def test_ranks_scored_by_the_mean_count_average_to_the_global_mean():
+    """Under torchrun each rank divides by the mean number of real samples over ranks (train.py all-reduces it):
+    DDP's average of the ranks' losses (and gradients) is then the mean over every real sample of the global
+    batch. Dividing by each rank's own count weighed the samples of the more padded rank more."""
+
+    class OffBy(RightUpTo):  # exact noise plus a known error per example: its squared error is known exactly
+        def __init__(self, x0, off):
+            super().__init__(x0, x0.shape[1])
+            self.off = off
+
+        def forward(self, x, t, label=None):
+            return super().forward(x, t) + self.off[:, None]
+
+    x0 = torch.randn(1, 500) * 0.1
+    ranks = [(OffBy(x0, torch.tensor([1.0])), torch.tensor([100])),
+             (OffBy(x0, torch.tensor([3.0])), torch.tensor([400]))]
+    every = (1.0 * 100 + 9.0 * 400) / 500
+    gen = torch.Generator().manual_seed(0)
+    own = [float(diffusion.loss(m, x0, params=P, generator=gen, real=r)) for m, r in ranks]
+    mean_count = sum(float(r.sum()) for _, r in ranks) / len(ranks)
+    shared = [float(diffusion.loss(m, x0, params=P, generator=gen, real=r, scored=mean_count)) for m, r in ranks]
+    assert np.mean(own) == pytest.approx(5.0, rel=1e-5) and np.mean(own) != pytest.approx(every, rel=0.1)
+    assert np.mean(shared) == pytest.approx(every, rel=1e-5)
+
+
 def test_crops_start_in_real_audio_and_count_it():
     segments = np.arange(4 * 1000, dtype=np.float32).reshape(4, 1000)
     real = torch.tensor([1000, 600, 300, 1000])  # rows 1 and 2 padded; row 2's real part is shorter than a crop

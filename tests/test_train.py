@@ -173,9 +173,13 @@ def test_nan_loss_raises_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_torchrun_two_processes(tmp_path):
-    np.save(tmp_path / "segments.npy", tones(per_freq=4, seconds=0.5)[0])
+    segments = tones(per_freq=4, seconds=0.5)[0]
+    np.save(tmp_path / "segments.npy", segments)
+    padded = np.arange(len(segments)) % 3 * (segments.shape[1] // 4)  # some padded, so the ranks share a count
+    np.save(tmp_path / "padded.npy", padded)
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "cry_diffusion.train", "--segments", str(tmp_path / "segments.npy"), "--out", str(tmp_path / "m.pt"),
+           "--padded", str(tmp_path / "padded.npy"),
            "--checkpoint-dir", str(tmp_path / "ckpt"), "--loss-csv", str(tmp_path / "loss.csv"),
            "--steps", "30", "--checkpoint-every", "10", "--log-every", "10", *TINY_CLI]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -60,11 +60,13 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, params: Di
 
 
 def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = None, generator=None,
-         real: torch.Tensor | None = None):
+         real: torch.Tensor | None = None, scored: torch.Tensor | float | None = None):
     """MSE between the true noise and the model's prediction, at a uniformly random step per example.
 
     real: [B] samples of real audio at the start of each example; the rest is zero padding, which
     the model sees but is not scored on (so it never learns that cries end in abrupt silence).
+    scored: what the squared errors of the real samples are divided by (default: their number). Under
+    torchrun, the mean number over ranks: DDP's average of the gradients is then the global mean.
     """
     params = params or DiffusionParams()
     t = torch.randint(0, params.steps, (x0.shape[0],), device=x0.device, generator=generator)
@@ -73,7 +75,7 @@ def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = N
     if real is None:
         return F.mse_loss(predicted, noise)
     keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
-    return ((predicted.float() - noise) ** 2 * keep).sum() / keep.sum()
+    return ((predicted.float() - noise) ** 2 * keep).sum() / (keep.sum() if scored is None else scored)
 
 
 def alignment(params: DiffusionParams, fast: torch.Tensor | None = None) -> torch.Tensor:

@@ -226,10 +226,16 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             if device.type == "cuda":
                 audio = audio.pin_memory()
             audio = audio.to(device, non_blocking=True)
+            scored = None
+            if crop_real is not None:
+                crop_real = crop_real.to(device, non_blocking=True)
+                if world > 1:  # ranks padded unequally would otherwise weigh their real samples unequally
+                    scored = crop_real.sum().float()
+                    dist.all_reduce(scored)
+                    scored /= world
 
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen,
-                                      None if crop_real is None else crop_real.to(device, non_blocking=True))
+                loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen, crop_real, scored)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)
