@@ -4,7 +4,8 @@
     python benchmarks/gpu_check.py --device cpu --tiny  # the same steps, tiny, on a CPU (tests/test_gpu_check.py)
 
 1. tests/test_fused.py, where pytest is installed: the fused Triton layers against the plain
-   ones, compiled for this GPU, in float32 and bf16.
+   ones, compiled for this GPU, in float32 and bf16; then one layer timed, plain against
+   fused (benchmarks/kernels.py --time).
 2. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
    the same process (skipped, and said so, when `diffwave` is not installed); training with
    our residual layers both as PyTorch ops and as the fused Triton kernels (train.layer_kernel),
@@ -146,9 +147,10 @@ def run_fused_tests(limit: int = 240) -> dict:
     return {"returncode": proc.returncode, "tail": (proc.stdout + proc.stderr)[-1500:]}
 
 
-def run_benchmark(script: str, args: list[str], out: Path, limit: int = 300) -> dict:
+def run_benchmark(script: str, args: list[str], out: Path, limit: int = 300, reference: bool = True) -> dict:
     try:
-        import diffwave  # noqa: F401
+        if reference:
+            import diffwave  # noqa: F401
     except ImportError:
         return {"skipped": "the reference is not installed: pip install --no-deps diffwave==0.1.7"}
     target = out / f"{script}.json"
@@ -203,6 +205,8 @@ def main() -> None:
     fused_error = None
     if not args.tiny:  # the fused kernels need 16 channels or more (and a GPU, or the interpreter)
         summary["fused_tests"] = run_fused_tests()
+        summary["layer_benchmark"] = run_benchmark("kernels", ["--time", "--device", args.device, "--rounds", "10"],
+                                                   args.out, limit=120, reference=False)
         save()
         bench = run_benchmark("training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out)
         fused_error = bench if "returncode" in bench else None

@@ -156,6 +156,17 @@ def test_kernels_compile_for_an_h100(tmp_path):
     assert all(r["wgmma"] and 0 < r["registers"] <= 255 for r in rows), rows
 
 
+def test_layer_timing_rehearses_on_the_cpu(tmp_path):
+    """benchmarks/kernels.py --time, which benchmarks/gpu_check.py runs on a GPU, tiny under the interpreter."""
+    out = tmp_path / "layer.json"
+    proc = subprocess.run([sys.executable, "kernels.py", "--time", "--device", str(DEVICE), "--precision", "fp32",
+                           "--batch", "1", "--samples", "200", "--channels", "16", "--rounds", "1", "--json", str(out)],
+                          cwd=REPO / "benchmarks", capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ms = json.loads(out.read_text())["ms"]
+    assert set(ms) == {"plain fwd", "fused fwd", "plain fwd+bwd", "fused fwd+bwd"} and min(ms.values()) > 0
+
+
 def test_refuses_what_it_cannot_run(monkeypatch):
     model = DiffWave(ModelParams(residual_layers=2, residual_channels=8))
     with pytest.raises(ValueError, match="power of two >= 16, not 8"):
