@@ -11,11 +11,12 @@ memory, not by its matmuls. Here one layer is three kernels and two library call
   only the next x and the next skip sum. Nothing else is kept for the backward pass.
 - backward, kernel 1: recompute the gate from x (cheaper than storing it), take the
   projection's and the gate's gradients, and write the convolution's output gradient
-  (2C x L), the gated product y and the convolution's input x + step bias (C x L each).
+  (2C x L), the gated product y and the convolution's input x + step bias (C x L each);
+  the four bias gradients are summed from the tiles in registers.
 - backward, kernel 2: the input gradient (the transposed dilated convolution of that
   gradient, plus the residual path) and the step bias's gradient, its sum over positions.
-- the weight gradients, reductions over B x L: cuDNN's convolution weight gradient and two
-  batched matmuls, which are at their best on exactly that shape.
+- the weight matrices' gradients, reductions over B x L: cuDNN's convolution weight
+  gradient and two batched matmuls, which are at their best on exactly that shape.
 
 The running skip sum passes through the layer (skip_out = skip_in + skip), so the sum over
 layers costs no pass of its own, and its gradient is the same tensor for every layer.
@@ -50,8 +51,8 @@ SQRT_HALF = tl.constexpr(math.sqrt(0.5))  # the residual update's scale, as mode
 # fastest (a wider tile loads each tap's weights once for more samples, but needs more registers
 # for its two float32 C x BL accumulators). The interpreter takes the first: it has nothing to time.
 # Compiled for an H100 at C = 64 (benchmarks/kernels.py) in bf16 with Triton 3.9, the first three
-# spill nothing (128-255 registers a thread) and the last 184-300 bytes; 128 samples on 4 warps, or
-# 256 on 8, spilled 1-4 KB and are left out. Triton 3.5-3.6 spill 132-1384 bytes on the first.
+# spill nothing (128-255 registers a thread) and the last 56-300 bytes; 128 samples on 4 warps, or
+# 256 on 8, spilled 1-4 KB and are left out. Triton 3.5-3.6 spilled 132-1384 bytes on the first.
 TILES = [triton.Config({"BL": bl}, num_warps=w) for bl, w in ((64, 4), (32, 4), (64, 8), (128, 8))]
 _TRIED = TILES[:1] if os.environ.get("TRITON_INTERPRET") == "1" else TILES
 
@@ -108,24 +109,30 @@ def _forward(x, bias, skip, w, wbias, p, pbias, x_out, skip_out, L, dil,
     tl.store(skip_out + offs, sk.to(skip_out.dtype.element_ty), mask=here)
 
 
-@triton.autotune(_TRIED, key=["C"])
+@triton.autotune(_TRIED, key=["C"], reset_to_zero=["g_wbias", "g_pbias"])  # timing runs add into them too
 @triton.jit
-def _backward_gate(x, bias, w, wbias, p, g_x_out, g_skip, h_out, y_out, g_conv, L, dil,
+def _backward_gate(x, bias, w, wbias, p, g_x_out, g_skip, h_out, y_out, g_conv, g_wbias, g_pbias, L, dil,
                    C: tl.constexpr, BL: tl.constexpr, PREC: tl.constexpr):
     b, c, pos, here, offs = _tile(L, C, BL)
     s, t, centre = _gate(x, bias, w, wbias, b, c, pos, L, dil, C, BL, PREC)
     dt = p.dtype.element_ty
-    g_res = (tl.load(g_x_out + offs, mask=here, other=0.0).to(tl.float32) * SQRT_HALF).to(dt)
-    g_sk = tl.load(g_skip + offs, mask=here, other=0.0).to(dt)
+    # The four biases' gradients are sums over positions: taken here, as each tile goes by (zero
+    # outside the signal), each in float32 and as early as possible, so that it holds no registers.
+    g_res = tl.load(g_x_out + offs, mask=here, other=0.0).to(tl.float32) * SQRT_HALF
+    tl.atomic_add(g_pbias + c, tl.sum(g_res, axis=1))
+    g_sk = tl.load(g_skip + offs, mask=here, other=0.0).to(tl.float32)
+    tl.atomic_add(g_pbias + C + c, tl.sum(g_sk, axis=1))
     pr_t = tl.load(p + c[None, :] * C + c[:, None])  # [i, o] = p[o, i]: the projection transposed
     ps_t = tl.load(p + (C + c[None, :]) * C + c[:, None])
-    g_y = tl.dot(pr_t, g_res, input_precision=PREC) + tl.dot(ps_t, g_sk, input_precision=PREC)
-    g_a = g_y * t * s * (1 - s)
-    g_f = g_y * s * (1 - t * t)
+    g_y = tl.dot(pr_t, g_res.to(dt), input_precision=PREC) + tl.dot(ps_t, g_sk.to(dt), input_precision=PREC)
     tl.store(h_out + offs, centre.to(h_out.dtype.element_ty), mask=here)
     tl.store(y_out + offs, (s * t).to(y_out.dtype.element_ty), mask=here)
     g_offs = b * 2 * C * L + c[:, None] * L + pos[None, :]
+    g_a = g_y * t * s * (1 - s)
+    tl.atomic_add(g_wbias + c, tl.sum(g_a, axis=1))
     tl.store(g_conv + g_offs, g_a.to(g_conv.dtype.element_ty), mask=here)
+    g_f = g_y * s * (1 - t * t)
+    tl.atomic_add(g_wbias + C + c, tl.sum(g_f, axis=1))
     tl.store(g_conv + g_offs + C * L, g_f.to(g_conv.dtype.element_ty), mask=here)
 
 
@@ -187,7 +194,8 @@ class _ResidualLayer(torch.autograd.Function):
         g_x_out, g_skip = g_x_out.contiguous(), g_skip.contiguous()
         h, y = torch.empty_like(x), torch.empty_like(x)
         g_conv = x.new_empty(B, 2 * C, L)
-        _launch(_backward_gate, x, x, bias, w, conv_b, p, g_x_out, g_skip, h, y, g_conv, L, d)
+        g_conv_b, g_proj_b = (torch.zeros(2 * C, device=x.device, dtype=torch.float32) for _ in range(2))
+        _launch(_backward_gate, x, x, bias, w, conv_b, p, g_x_out, g_skip, h, y, g_conv, g_conv_b, g_proj_b, L, d)
         g_x = torch.empty_like(x)
         g_bias = torch.zeros(B, C, device=x.device, dtype=torch.float32)
         _launch(_backward_input, x, g_conv, w, g_x_out, g_x, g_bias, L, d)
@@ -195,11 +203,9 @@ class _ResidualLayer(torch.autograd.Function):
             g_conv, h, w.permute(1, 2, 0), None, [1], [d], [d], False, [0], 1, [False, True, False])[1]
         g_proj_w = torch.cat([torch.bmm(g_x_out, y.transpose(1, 2)).sum(0, dtype=torch.float32) * SQRT_HALF.value,
                               torch.bmm(g_skip, y.transpose(1, 2)).sum(0, dtype=torch.float32)])
-        g_proj_b = torch.cat([g_x_out.sum((0, 2), dtype=torch.float32) * SQRT_HALF.value,
-                              g_skip.sum((0, 2), dtype=torch.float32)])
         dt = w.dtype  # the weights came in x's dtype (the caller casts them), so their gradients leave in it
         return (g_x, g_bias.to(bias.dtype).view(ctx.bias_shape), g_skip if ctx.has_skip else None,
-                g_conv_w.reshape(ctx.conv_w_shape).to(dt), g_conv.sum((0, 2), dtype=torch.float32).to(dt),
+                g_conv_w.reshape(ctx.conv_w_shape).to(dt), g_conv_b.to(dt),
                 g_proj_w.unsqueeze(-1).to(dt), g_proj_b.to(dt), None)
 
 
@@ -245,7 +251,8 @@ def resources(kernel: str, dtype: str = "bf16", block: int = 64, warps: int = 4,
 
     fn = globals()[kernel].fn
     consts = {"C": channels, "BL": block, "PREC": "tf32"} | ({"HAS_SKIP": True} if "HAS_SKIP" in fn.arg_names else {})
-    signature = {a: "constexpr" if a in consts else "i32" if a in ("L", "dil") else "*fp32" if a == "g_bias"
+    float32 = {"g_bias", "g_wbias", "g_pbias"}  # the bias gradients' accumulators
+    signature = {a: "constexpr" if a in consts else "i32" if a in ("L", "dil") else "*fp32" if a in float32
                  else f"*{dtype}" for a in fn.arg_names}
     compiled = triton.compile(ASTSource(fn, signature, constexprs=consts), target=GPUTarget("cuda", arch, 32),
                               options={"num_warps": warps})
