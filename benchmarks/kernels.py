@@ -11,11 +11,13 @@ memory and whether its matmuls are Hopper's wgmma. A spilling tile is slow on th
 TILES keeps those that don't; which of them is fastest only a GPU can say (Triton times
 them on the first call there). Run it without TRITON_INTERPRET: the interpreter compiles nothing.
 
-With --time: one residual layer (the paper's widest dilation cycle, dilation 8) in
---precision autocast, as PyTorch ops and as the fused kernels, alternating in one process:
-milliseconds for the forward pass alone and for forward + backward, and the fused forward's
-memory throughput (it must read x and the skip sum and write both once: 4 x B x C x L
-elements). On a CPU it runs under TRITON_INTERPRET=1, tiny, as a rehearsal only.
+With --time: one residual layer (dilation 8) in --precision autocast, its activations in
+that dtype as inside the model, as PyTorch ops and as the fused kernels, alternating in one
+process, --repeat calls per round: milliseconds for the forward pass alone and for forward
++ backward (gradients returned, not accumulated), and the fused forward's memory throughput
+(it must read x and the skip sum and write both once: 4 x B x C x L elements; the layer's
+weight casts are in its time). On a CPU it runs under TRITON_INTERPRET=1, tiny, as a
+rehearsal only.
 """
 
 from __future__ import annotations
@@ -54,9 +56,12 @@ def time_layer(args) -> None:
     dtype = _bench.DTYPES[args.precision]
     torch.manual_seed(0)
     layer = ResidualLayer(args.channels, 8).to(device)
-    x = torch.randn(args.batch, args.channels, args.samples, device=device, requires_grad=True)
-    bias = torch.randn(args.batch, args.channels, 1, device=device, requires_grad=True)
-    skip = torch.randn(args.batch, args.channels, args.samples, device=device, requires_grad=True)
+    # the activations in autocast's dtype, as the layers pass them on inside the model
+    act = {"device": device, "dtype": dtype or torch.float32, "requires_grad": True}
+    x = torch.randn(args.batch, args.channels, args.samples, **act)
+    bias = torch.randn(args.batch, args.channels, 1, **act)
+    skip = torch.randn(args.batch, args.channels, args.samples, **act)
+    inputs = [x, bias, skip, *layer.parameters()]
     grads = [torch.randn_like(x), torch.randn_like(x)]
 
     def plain():
@@ -65,24 +70,25 @@ def time_layer(args) -> None:
 
     def run(fn, backward):
         def go():
-            with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
-                outs = fn()
-            if backward:
-                torch.autograd.backward(outs, grads)
+            for _ in range(args.repeat):  # back to back, as in a model: launch overhead overlaps the kernels
+                with torch.autocast(device.type, dtype=dtype or torch.float32, enabled=dtype is not None):
+                    outs = fn()
+                if backward:  # returned, not accumulated into .grad: no extra passes to time
+                    torch.autograd.grad(outs, inputs, grads)
         return go
 
     contenders = {f"{name} {part}": run(fn, part == "fwd+bwd") for part in ("fwd", "fwd+bwd")
                   for name, fn in (("plain", plain), ("fused", lambda: layer.fused(x, bias, skip)))}
     times = _bench.alternate(contenders, args.rounds, device)
-    ms = {name: 1e3 * statistics.median(t) for name, t in times.items()}
+    ms = {name: 1e3 * statistics.median(t) / args.repeat for name, t in times.items()}
     itemsize = torch.finfo(dtype or torch.float32).bits // 8
     moved = 4 * x.numel() * itemsize  # what the fused forward must move at least
     rows = [[name, t, ms[name.replace("fused", "plain")] / t] for name, t in ms.items()]
     print(f"{_bench.machine(device)}; one layer, {args.channels} channels, dilation 8, batch {args.batch} x "
-          f"{args.samples} samples, {args.precision}; median of {args.rounds} rounds\n")
+          f"{args.samples} samples, {args.precision}; median of {args.rounds} rounds of {args.repeat} calls\n")
     print(_bench.table(rows, ["layer", "ms", "speed-up over plain"]))
     bandwidth = moved / (ms["fused fwd"] / 1e3) / 1e9
-    print(f"\nfused forward: {moved / 1e6:.1f} MB moved at least, {bandwidth:.0f} GB/s")
+    print(f"\nfused forward: {moved / 1e6:.3g} MB moved at least, {bandwidth:.3g} GB/s (its weight casts included)")
     _bench.write_json(args.json, {"machine": _bench.machine(device), "ms": ms, "fused_forward_gb_per_s": bandwidth,
                                   "batch": args.batch, "samples": args.samples, "precision": args.precision})
 
@@ -94,6 +100,7 @@ def main() -> None:
     ap.add_argument("--time", action="store_true", help="time one layer on --device instead")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--samples", type=int, default=16_000)
+    ap.add_argument("--repeat", type=int, default=20, help="--time: calls per timed round")
     ap.set_defaults(precision="bf16")
     args = ap.parse_args()
     time_layer(args) if args.time else resource_table(args)

@@ -160,7 +160,8 @@ def test_layer_timing_rehearses_on_the_cpu(tmp_path):
     """benchmarks/kernels.py --time, which benchmarks/gpu_check.py runs on a GPU, tiny under the interpreter."""
     out = tmp_path / "layer.json"
     proc = subprocess.run([sys.executable, "kernels.py", "--time", "--device", str(DEVICE), "--precision", "fp32",
-                           "--batch", "1", "--samples", "200", "--channels", "16", "--rounds", "1", "--json", str(out)],
+                           "--batch", "1", "--samples", "200", "--channels", "16", "--rounds", "1", "--repeat", "1",
+                           "--json", str(out)],
                           cwd=REPO / "benchmarks", capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ms = json.loads(out.read_text())["ms"]

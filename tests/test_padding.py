@@ -1,14 +1,18 @@
 """Zero padding on segments' ends: masked out of the loss, or padded segments dropped (train.padding)."""
 
+import os
+import socket
+
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from cry_diffusion import diffusion
 from cry_diffusion.diffusion import DiffusionParams
 from cry_diffusion.model import ModelParams
-from cry_diffusion.train import TrainParams, _crop_batch, train
+from cry_diffusion.train import TrainParams, _crop_batch, mean_scored, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 P = DiffusionParams()
@@ -65,6 +69,26 @@ def test_ranks_scored_by_the_mean_count_average_to_the_global_mean():
     shared = [float(diffusion.loss(m, x0, params=P, generator=gen, real=r, scored=mean_count)) for m, r in ranks]
     assert np.mean(own) == pytest.approx(5.0, rel=1e-5) and np.mean(own) != pytest.approx(every, rel=0.1)
     assert np.mean(shared) == pytest.approx(every, rel=1e-5)
+
+
+def _mean_scored_on(rank, world, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:  # rank 0 padded (150 real samples of 600), rank 1 not (all 600 scored)
+        real = torch.tensor([100, 50]) if rank == 0 else None
+        torch.save(mean_scored(real, 2 * 300, torch.device("cpu")), out / f"{rank}.pt")
+    finally:
+        dist.destroy_process_group()
+
+
+def test_every_rank_divides_by_the_mean_count(tmp_path):
+    """train.mean_scored in two real processes (gloo), one of them with nothing padded: both reach the collective
+    and get (150 + 600) / 2."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.multiprocessing.spawn(_mean_scored_on, args=(2, port, tmp_path), nprocs=2)
+    assert [float(torch.load(tmp_path / f"{r}.pt")) for r in (0, 1)] == [375.0, 375.0]
 
 
 def test_crops_start_in_real_audio_and_count_it():

@@ -72,10 +72,13 @@ def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = N
     t = torch.randint(0, params.steps, (x0.shape[0],), device=x0.device, generator=generator)
     noise = torch.randn(x0.shape, device=x0.device, generator=generator)
     predicted = model(add_noise(x0, t, noise, params), t, label)
-    if real is None:
+    if real is None and scored is None:
         return F.mse_loss(predicted, noise)
-    keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
-    return ((predicted.float() - noise) ** 2 * keep).sum() / (keep.sum() if scored is None else scored)
+    errors = (predicted.float() - noise) ** 2
+    if real is not None:
+        keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
+        errors = errors * keep
+    return errors.sum() / (keep.sum() if scored is None else scored)
 
 
 def alignment(params: DiffusionParams, fast: torch.Tensor | None = None) -> torch.Tensor:

@@ -119,9 +119,9 @@ def _backward_gate(x, bias, w, wbias, p, g_x_out, g_skip, h_out, y_out, g_conv, 
     # The four biases' gradients are sums over positions: taken here, as each tile goes by (zero
     # outside the signal), each in float32 and as early as possible, so that it holds no registers.
     g_res = tl.load(g_x_out + offs, mask=here, other=0.0).to(tl.float32) * SQRT_HALF
-    tl.atomic_add(g_pbias + c, tl.sum(g_res, axis=1))
+    tl.atomic_add(g_pbias + c, tl.sum(g_res, axis=1), sem="relaxed")
     g_sk = tl.load(g_skip + offs, mask=here, other=0.0).to(tl.float32)
-    tl.atomic_add(g_pbias + C + c, tl.sum(g_sk, axis=1))
+    tl.atomic_add(g_pbias + C + c, tl.sum(g_sk, axis=1), sem="relaxed")
     pr_t = tl.load(p + c[None, :] * C + c[:, None])  # [i, o] = p[o, i]: the projection transposed
     ps_t = tl.load(p + (C + c[None, :]) * C + c[:, None])
     g_y = tl.dot(pr_t, g_res.to(dt), input_precision=PREC) + tl.dot(ps_t, g_sk.to(dt), input_precision=PREC)
@@ -129,10 +129,10 @@ def _backward_gate(x, bias, w, wbias, p, g_x_out, g_skip, h_out, y_out, g_conv, 
     tl.store(y_out + offs, (s * t).to(y_out.dtype.element_ty), mask=here)
     g_offs = b * 2 * C * L + c[:, None] * L + pos[None, :]
     g_a = g_y * t * s * (1 - s)
-    tl.atomic_add(g_wbias + c, tl.sum(g_a, axis=1))
+    tl.atomic_add(g_wbias + c, tl.sum(g_a, axis=1), sem="relaxed")
     tl.store(g_conv + g_offs, g_a.to(g_conv.dtype.element_ty), mask=here)
     g_f = g_y * s * (1 - t * t)
-    tl.atomic_add(g_wbias + C + c, tl.sum(g_f, axis=1))
+    tl.atomic_add(g_wbias + C + c, tl.sum(g_f, axis=1), sem="relaxed")
     tl.store(g_conv + g_offs + C * L, g_f.to(g_conv.dtype.element_ty), mask=here)
 
 
@@ -155,7 +155,8 @@ def _backward_input(g_conv, w, g_x_out, g_x, g_bias, L, dil,
     g_h = tl.where(here, g_h, 0.0)
     g_direct = tl.load(g_x_out + offs, mask=here, other=0.0).to(tl.float32) * SQRT_HALF
     tl.store(g_x + offs, (g_direct + g_h).to(g_x.dtype.element_ty), mask=here)
-    tl.atomic_add(g_bias + b * C + c, tl.sum(g_h, axis=1))  # float32; on a GPU the order of the adds varies
+    # float32, relaxed: a sum needs no ordering; on a GPU the order of the adds varies from run to run
+    tl.atomic_add(g_bias + b * C + c, tl.sum(g_h, axis=1), sem="relaxed")
 
 
 def _precision(x: torch.Tensor) -> str:

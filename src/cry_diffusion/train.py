@@ -101,6 +101,19 @@ def _crop_batch(segments, labels, real, crop: int, batch: int, gen: torch.Genera
     return torch.from_numpy(audio), lab, None if real is None else (real[rows] - starts).clamp(max=crop)
 
 
+def mean_scored(real: torch.Tensor | None, numel: int, device) -> torch.Tensor:
+    """The mean over ranks of the samples each scores (real: per crop, or None: all numel of them).
+
+    Each rank divides its squared errors by this, not by its own count, so that DDP's average of
+    the ranks' gradients is the mean over every real sample of the global batch however unevenly
+    the ranks' crops were padded. Every rank calls it at every step, padded or not: a collective
+    that only some ranks reached would hang the others.
+    """
+    count = (real.sum() if real is not None else torch.tensor(numel, device=device)).double()
+    dist.all_reduce(count)
+    return (count / dist.get_world_size()).float()
+
+
 def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelParams,
           diffusion_params: DiffusionParams, train_params: TrainParams, out_path, checkpoint_dir, loss_csv,
           class_names: list[str] | None = None, device="auto", padded=None) -> Path:
@@ -226,13 +239,9 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             if device.type == "cuda":
                 audio = audio.pin_memory()
             audio = audio.to(device, non_blocking=True)
-            scored = None
             if crop_real is not None:
                 crop_real = crop_real.to(device, non_blocking=True)
-                if world > 1:  # ranks padded unequally would otherwise weigh their real samples unequally
-                    scored = crop_real.sum().float()
-                    dist.all_reduce(scored)
-                    scored /= world
+            scored = mean_scored(crop_real, audio.numel(), device) if world > 1 else None
 
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
                 loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen, crop_real, scored)
