@@ -4,7 +4,7 @@ A plain PyTorch layer writes and re-reads tensors of B x 2C x L several times (t
 convolution's output, the gate's halves, the gated product, the projection's output, the
 residual sum, the running skip sum), and the same again backwards. With C = 64 every one
 of those passes costs more time than the arithmetic it carries, so a GPU step is bound by
-memory, not by its matmuls. Here one layer is three kernels and two library calls:
+memory, not by its matmuls. Here one layer is three kernels and three library calls:
 
 - forward: read x (and the running skip sum), compute the three taps of the dilated
   convolution, the gate, both projections and the residual update in registers, and write
