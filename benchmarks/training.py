@@ -24,7 +24,7 @@ import sys
 import torch
 
 import _bench
-from cry_diffusion import diffusion
+from cry_diffusion import diffusion, train
 
 CONTENDERS = ("reference", "ours", "ours-triton")
 
@@ -32,7 +32,7 @@ CONTENDERS = ("reference", "ours", "ours-triton")
 def make_step(model, batch: int, samples: int, device, precision: str, repeat: int = 1):
     params = diffusion.DiffusionParams()
     weights = list(model.parameters())
-    opt = torch.optim.Adam(weights, lr=2e-4, fused=True if device.type == "cuda" else None)  # as cry_diffusion.train
+    opt = train.optimizer(weights, 2e-4, device)
     ema = [w.detach().clone() for w in weights]
     audio = (0.1 * torch.randn(batch, samples)).to(device)
     gen = torch.Generator(device).manual_seed(0)
@@ -46,8 +46,7 @@ def make_step(model, batch: int, samples: int, device, precision: str, repeat: i
             loss.backward()
             torch.nn.utils.clip_grad_norm_(weights, 1.0)
             opt.step()
-            with torch.no_grad():
-                torch._foreach_lerp_(ema, [w.detach() for w in weights], 1e-3)
+            train.update_ema(ema, weights, 0.999)
 
     return step
 

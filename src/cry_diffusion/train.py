@@ -101,6 +101,17 @@ def _crop_batch(segments, labels, real, crop: int, batch: int, gen: torch.Genera
     return torch.from_numpy(audio), lab, None if real is None else (real[rows] - starts).clamp(max=crop)
 
 
+def optimizer(params: list, learning_rate: float, device: torch.device) -> torch.optim.Adam:
+    """DiffWave's Adam; on CUDA fused into one kernel for all parameters (benchmarks/training.py times the same)."""
+    return torch.optim.Adam(params, lr=learning_rate, fused=True if device.type == "cuda" else None)
+
+
+@torch.no_grad()
+def update_ema(ema: list, params: list, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * params, all tensors in one foreach call."""
+    torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - decay)
+
+
 def mean_scored(real: torch.Tensor | None, numel: int, device) -> torch.Tensor:
     """The mean over ranks of the samples each scores (real: per crop, or None: all numel of them).
 
@@ -168,7 +179,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
     names = [n for n, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
     ema = [p.detach().clone() for p in params]
-    opt = torch.optim.Adam(params, lr=tp.learning_rate, fused=True if device.type == "cuda" else None)
+    opt = optimizer(params, tp.learning_rate, device)
     scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
     data_gen = torch.Generator().manual_seed(tp.seed + rank)
     noise_gen = torch.Generator(device).manual_seed(tp.seed + rank + 1_000_003)
@@ -251,10 +262,8 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             torch.nn.utils.clip_grad_norm_(params, tp.grad_clip)
             scaler.step(opt)
             scaler.update()
-            with torch.no_grad():
-                # short runs would otherwise end with mostly the random initial weights in the EMA
-                decay = min(tp.ema_decay, (1 + step) / (10 + step))
-                torch._foreach_lerp_(ema, [p.detach() for p in params], 1 - decay)
+            # short runs would otherwise end with mostly the random initial weights in the EMA
+            update_ema(ema, params, min(tp.ema_decay, (1 + step) / (10 + step)))
             step += 1
             window.append(loss.detach())  # no .item() per step: keeps a GPU from waiting on the host
 
