@@ -1,3 +1,5 @@
+import ast
+import functools
 import hashlib
 import os
 import re
@@ -146,50 +148,44 @@ wildcard_constraints:
     steps=r"\d+",
 
 
-def _syntax(path):
-    """A module's syntax tree without docstrings or line numbers: editing a comment, a docstring or the layout
-    changes nothing here, so it reruns nothing; changing what runs (a constant, a line of code) does."""
-    import ast
-
+@functools.cache
+def _module(path):
+    """One file's direct imports of cry_diffusion modules (those inside functions too), and its code without
+    docstrings or line numbers: editing a comment, a docstring or the layout changes nothing here, so it reruns
+    nothing; changing what runs (a constant, a line of code) does. Each file is read once per parse, however
+    many rules reach it."""
     tree = ast.parse(path.read_text(), str(path))
+    package, names = path.parent == _LIBRARY, {"__init__"}  # importing any module runs the package's __init__
     for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.level and package or (node.module or "").startswith("cry_diffusion")):
+            base = (node.module or "") if node.level else (node.module or "").removeprefix("cry_diffusion").lstrip(".")
+            names.update([base.split(".")[0]] if base else [alias.name for alias in node.names])
+        elif isinstance(node, ast.Import):
+            names.update(a.name.split(".")[1] for a in node.names if a.name.startswith("cry_diffusion."))
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
-    return tree
+    imports = [source for source in (_LIBRARY / f"{name}.py" for name in sorted(names)) if source.is_file()]
+    return imports, ast.dump(tree)
 
 
 def library_modules(script):
-    """The cry_diffusion modules a workflow script reaches, following imports (those inside functions too) all the way."""
-    import ast
-
+    """The cry_diffusion modules a workflow script reaches, following imports all the way."""
     seen, todo = set(), [Path(workflow.basedir) / "workflow" / "scripts" / script]
     while todo:
-        path = todo.pop()
-        package = path.parent == _LIBRARY
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
-            names = []
-            if isinstance(node, ast.ImportFrom) and (node.level and package or (node.module or "").startswith("cry_diffusion")):
-                base = (node.module or "") if node.level else (node.module or "").removeprefix("cry_diffusion").lstrip(".")
-                names = [base.split(".")[0]] if base else [alias.name for alias in node.names]
-            elif isinstance(node, ast.Import):
-                names = [a.name.split(".")[1] for a in node.names if a.name.startswith("cry_diffusion.")]
-            for name in ["__init__", *names]:
-                source = _LIBRARY / f"{name}.py"
-                if source.is_file() and source not in seen:
-                    seen.add(source)
-                    todo.append(source)
+        for source in _module(todo.pop())[0]:
+            if source not in seen:
+                seen.add(source)
+                todo.append(source)
     return sorted(seen)
 
 
 def code_hash(script, *files):
     """Hash of the library code a rule's script runs (library_modules), plus other package files it reads
     (templates): editing any of it reruns the rule and what follows, and nothing else."""
-    import ast
-
     digest = hashlib.sha256()
     for source in library_modules(script):
-        digest.update(f"{source.name}\0{ast.dump(_syntax(source))}\0".encode())
+        digest.update(f"{source.name}\0{_module(source)[1]}\0".encode())
     for name in files:
         digest.update((_LIBRARY / name).read_bytes())
     return digest.hexdigest()[:16]
