@@ -38,3 +38,18 @@ def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
     assert rows[6]["difference"]["fad"]["low"] > 0
     # the fastest set that is no worse: 50 steps, 4x less time than 200; 6 steps is faster but worse
     assert result["fastest_no_worse"] == {"steps": 50, "sampler": "ddim", "speedup": 4.0}
+
+
+def test_labels_of_chains_that_take_nearly_the_same_time_do_not_overprint():
+    """The 6- and 7-step chains sit almost on one x: every other label of such a run goes below its point."""
+    from cry_diffusion.evalplots import _crowded
+    from cry_diffusion.plots import plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.set_xscale("log")
+    wall = np.array([0.91, 0.049, 0.034, 0.030])  # 200, 7, 6 steps, and a fourth as close again
+    ax.plot(wall, np.ones(4), "o")
+    # from the left: above, below, above; 0.91 stands alone
+    assert _crowded(ax, wall, np.ones(4)) == [False, False, True, False]
+    assert _crowded(ax, wall[:2], np.ones(2)) == [False, False]
+    plt.close(fig)

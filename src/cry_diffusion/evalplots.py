@@ -114,10 +114,13 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
         right.plot(wall, ys, "o", ms=4, alpha=0.8, label=label)
     right.axhline(1.0, color="k", lw=1)
     fastest = result.get("fastest_no_worse")
-    for r, x, y in zip(rows, wall, fad):
+    left.set_xscale("log")
+    below = _crowded(left, wall, fad)
+    for r, x, y, down in zip(rows, wall, fad, below):
         mark = "worse" if r["worse_on"] else "no worse"
         left.annotate(f"{r['steps']} {r['sampler'] or ''}" + ("" if r["steps"] == result["base_steps"] else f"\n{mark}"),
-                      (x, y), textcoords="offset points", xytext=(5, 5), fontsize=7)
+                      (x, y), textcoords="offset points", xytext=(8, -8) if down else (5, 5), fontsize=7,
+                      va="top" if down else "bottom")
         if fastest and r["steps"] == fastest["steps"]:
             left.plot([x], [y], "o", ms=14, mfc="none", mec="tab:orange", mew=2, label="fastest no worse")
     for ax in (left, right):
@@ -131,6 +134,20 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
     right.legend(fontsize=6, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.22))
     fig.suptitle(title)
     return save_both(fig, stem)
+
+
+def _crowded(ax, x: np.ndarray, y: np.ndarray, width: float = 0.2) -> list[bool]:
+    """Which points' labels go below their point: every other one of a run whose neighbours sit closer than
+    `width` of the axes apart, about one label's width (the 6- and 7-step chains take nearly the same time,
+    and their labels overprinted each other)."""
+    ax.get_xlim()  # settles the lazy autoscale, so that the transform below sees the final limits
+    where = ax.transAxes.inverted().transform(ax.transData.transform(np.c_[x, y]))[:, 0]
+    below = [False] * len(x)
+    order = np.argsort(where)
+    for prev, cur in zip(order, order[1:]):
+        if where[cur] - where[prev] < width:
+            below[cur] = not below[prev]
+    return below
 
 
 def mels_real_vs_generated(real: list[np.ndarray], generated: list[np.ndarray], stem: str | Path, params, title: str = "") -> list[Path]:

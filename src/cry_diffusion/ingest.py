@@ -323,7 +323,8 @@ def build_manifest(source: Source | str | Path, params: IngestParams = IngestPar
         rows.append(listing.row)
         rows.extend(_region_rows(listing.regions, by_path, source))
     manifest = pd.DataFrame(rows, columns=COLUMNS)
-    manifest["band_limited"] = manifest["band_limited"].fillna(False).astype(bool)
+    # rows never judged (rejected before decoding) hold None: not band-limited
+    manifest["band_limited"] = manifest["band_limited"].eq(True)
     return manifest.astype({c: "Int64" for c in ("sample_rate", "channels", "frames")})
 
 
