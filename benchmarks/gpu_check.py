@@ -1,6 +1,7 @@
 """The GPU check: what a user with one GPU runs first, in at most 8 minutes on an H100.
 
     python benchmarks/gpu_check.py                      # on a GPU machine, from the repo root
+    python benchmarks/gpu_check.py --budget 540         # the same, stopping in time (a lent machine's 10-minute call)
     python benchmarks/gpu_check.py --device cpu --tiny  # the same steps, tiny, on a CPU (tests/test_gpu_check.py)
 
 1. tests/test_fused.py, where pytest is installed: the fused Triton layers against the plain
@@ -18,7 +19,9 @@
    10,000-step curve is `snakemake results/report.html --configfile benchmarks/quality-gpu.yaml`.
 5. For each run: every stage's wall time (Snakemake's benchmark files) and the device
    that train, sample, embedding and evaluate recorded.
-Everything lands in --out/summary.json, written again after each part.
+Everything lands in --out/summary.json, written again after each part. With --budget, each part
+runs for at most what is left of it: a pipeline still running then is stopped (its whole process
+group) and reports the stages it finished, and parts not begun are listed as skipped.
 
 A GPU machine that has torch but no package registry: fetch the other packages as
 wheels on a machine that has one, carry the folder along, and install them there:
@@ -43,6 +46,7 @@ import csv
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -72,27 +76,49 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def run_pipeline(workdir: Path, config: dict, cores: int) -> dict:
-    """The user's command in `workdir` with `config` as its config.yaml -> wall time, stages, devices."""
+def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = None) -> dict:
+    """The user's command in `workdir` with `config` as its config.yaml -> wall time, stages, devices.
+
+    Stopped after `limit` seconds with its whole process group (Snakemake's jobs are its children, and a
+    job left running would hold the GPU); the stages it finished are still reported."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
            "--cores", str(cores), "--resources", "gpu=1", "--", "results/report.html"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
+    with open(workdir / "snakemake.log", "w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            returncode = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            returncode = None
+            stop(proc)
     wall = time.perf_counter() - start
-    (workdir / "snakemake.log").write_text(proc.stdout + proc.stderr)
-    result = {"command": " ".join(["snakemake", *cmd[7:]]), "returncode": proc.returncode, "wall_seconds": wall}
-    if proc.returncode:
-        result["error"] = (proc.stdout + proc.stderr)[-3000:]
-        return result
+    result = {"command": " ".join(["snakemake", *cmd[7:]]), "returncode": returncode, "wall_seconds": wall}
+    if returncode is None:
+        result["error"] = f"stopped after {limit:.0f} s (--budget)"
+    elif returncode:
+        result["error"] = (workdir / "snakemake.log").read_text()[-3000:]
     return result | stages(workdir / "results") | quality(workdir / "results")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the process group (training checkpoints and exits on it), SIGKILL 20 s later."""
+    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+            proc.wait(timeout=grace)
+            return
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def quality(results: Path) -> dict:
     """FAD against training minutes (the progress rule), and the fastest step count no worse than 200."""
     out = {}
-    for ds in sorted(results.glob("*/evaluation/progress.json")):
+    for ds in sorted(results.glob("*/evaluation/progress.json")):  # only what exists: a stopped run has less
         rows = json.loads(ds.read_text())["rows"]
         out[f"{ds.parent.parent.name}/progress"] = [
             {"step": r["step"], "minutes": r["minutes"], "fad": r["fad"]["value"], "inside": r["inside"],
@@ -106,25 +132,41 @@ def stages(results: Path) -> dict:
     """Each job's wall time from Snakemake's benchmark files, and the device each torch stage recorded."""
     import torch
 
+    from cry_diffusion import checkpoint
+    from cry_diffusion.train import CSV_COLUMNS
+
     seconds = {}
     for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
         with open(tsv, newline="") as f:
             row = next(csv.DictReader(f, delimiter="\t"))
         seconds[str(tsv.relative_to(results / "benchmarks").with_suffix(""))] = float(row["s"])
     devices = {}
-    for ds in sorted(p.parent for p in results.glob("*/model.pt")):
-        model = torch.load(ds / "model.pt", map_location="cpu", weights_only=True)
-        devices[f"{ds.name}/train"] = model.get("device")
+    # a run stopped by --budget may have no model, embedding or loss log yet (Snakemake removes the unfinished
+    # outputs), but its training checkpoints keep the loss log's rows: report what is there
+    trained = {p.parent for p in results.glob("*/loss.csv")} | {p.parent for p in results.glob("*/checkpoints")}
+    for ds in sorted(trained):
+        if (ds / "model.pt").exists():
+            model = torch.load(ds / "model.pt", map_location="cpu", weights_only=True)
+            devices[f"{ds.name}/train"] = model.get("device")
         for info in sorted(ds.glob("samples/steps-*/info.json")):
             devices[f"{ds.name}/sample-{info.parent.name[6:]}"] = json.loads(info.read_text()).get("device")
-        devices[f"{ds.name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
+        if (ds / "embedding.json").exists():
+            devices[f"{ds.name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
         for ev in sorted(ds.glob("evaluation/*.json")):
             if ev.stem not in ("tradeoff", "progress"):  # scores without a device of their own
                 devices[f"{ds.name}/evaluate-{ev.stem}"] = json.loads(ev.read_text()).get("device")
-        with open(ds / "loss.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-        rates = [float(r["steps_per_second"]) for r in rows[1:]] or [float(r["steps_per_second"]) for r in rows]
-        devices[f"{ds.name}/train steps per second (median of rows)"] = sorted(rates)[len(rates) // 2]
+        if (ds / "loss.csv").exists():
+            with open(ds / "loss.csv", newline="") as f:
+                rows = [r["steps_per_second"] for r in csv.DictReader(f)]
+        elif found := sorted((c for run in (ds / "checkpoints").glob("*/") for c in checkpoint.checkpoints(run)),
+                             key=lambda c: c.stat().st_mtime):  # one folder per run key
+            rate = CSV_COLUMNS.index("steps_per_second")
+            rows = [r[rate] for r in torch.load(found[-1], map_location="cpu", weights_only=True)["loss_history"]]
+        else:
+            rows = []
+        rates = [float(r) for r in rows[1:]] or [float(r) for r in rows]  # the first row holds start-up
+        if rates:
+            devices[f"{ds.name}/train steps per second (median of rows)"] = sorted(rates)[len(rates) // 2]
     return {"stage_seconds": seconds, "devices": devices}
 
 
@@ -137,8 +179,9 @@ def run_fused_tests(limit: int = 240) -> dict:
         import pytest  # noqa: F401
     except ImportError:
         return {"skipped": "pytest is not installed"}
-    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-k", "not compile_for",
-           str(ROOT / "tests" / "test_fused.py")]
+    # -o addopts=: one process, without pyproject's pytest-xdist workers (and without xdist installed)
+    cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-o", "addopts=",
+           "-k", "not compile_for", str(ROOT / "tests" / "test_fused.py")]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=limit)
     except subprocess.TimeoutExpired as e:
@@ -176,7 +219,10 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny models and data throughout (for a CPU)")
     ap.add_argument("--layer-kernel", choices=("torch", "triton"), default="torch",
                     help="train.layer_kernel of the paper-size run (the default config's is config.yaml's)")
+    ap.add_argument("--budget", type=float, default=None,
+                    help="seconds for the whole check: each part gets at most what is left, and is skipped below 20 s")
     args = ap.parse_args()
+    deadline = time.monotonic() + args.budget if args.budget else float("inf")
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -198,34 +244,44 @@ def main() -> None:
     def save():  # after every part: a check cut short by its time limit still leaves what it measured
         (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
 
+    def part(where: dict, key: str, run, own: float | None = None) -> dict:
+        """One part of the check, given its own time limit or what is left of --budget if that is less (and
+        skipped, and said so, with under 20 s left); saved as soon as it ends."""
+        left = deadline - time.monotonic()
+        limit = min(own or left, left)
+        skipped = {"skipped": "out of time (--budget)"}
+        where[key] = run(None if limit == float("inf") else limit) if left >= 20 else skipped
+        save()
+        return where[key]
+
     # The benchmarks first: a minute or two, and the figures the pipeline runs can't give
     small = ["--layers", "2", "--channels", "8"] if args.tiny else []
     training = ["--device", args.device, "--rounds", "3"] + small + (
         ["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16", "--compile"])
     fused_error = None
     if not args.tiny:  # the fused kernels need 16 channels or more (and a GPU, or the interpreter)
-        summary["fused_tests"] = run_fused_tests()
-        summary["layer_benchmark"] = run_benchmark("kernels", ["--time", "--device", args.device, "--rounds", "10"],
-                                                   args.out, limit=120, reference=False)
-        save()
-        bench = run_benchmark("training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out)
+        part(summary, "fused_tests", run_fused_tests, 240)
+        part(summary, "layer_benchmark", lambda limit: run_benchmark(
+            "kernels", ["--time", "--device", args.device, "--rounds", "10"], args.out, limit, reference=False), 120)
+        bench = part(summary, "training_benchmark", lambda limit: run_benchmark(
+            "training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out, limit), 300)
         fused_error = bench if "returncode" in bench else None
     if args.tiny or fused_error:  # without the kernels, the rest is still measured
-        bench = run_benchmark("training", training, args.out) | ({"fused_error": fused_error} if fused_error else {})
-    summary["training_benchmark"] = bench
-    save()
-    summary["sampling_benchmark"] = run_benchmark(
+        part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, limit)
+             | ({"fused_error": fused_error} if fused_error else {}), 300)
+    part(summary, "sampling_benchmark", lambda limit: run_benchmark(
         "sampling", ["--device", args.device] + small
         + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny
-           else ["--seconds", "1", "--all", "--precision", "bf16"]), args.out)
-    save()
+           else ["--seconds", "1", "--all", "--precision", "bf16"]), args.out, limit), 300)
     for name, config in (("default", default), ("paper", paper)):
         print(f"== pipeline: {name} config", flush=True)
-        summary["runs"][name] = run_pipeline(args.out / name, config, args.cores)
+        part(summary["runs"], name, lambda limit, name=name, config=config:
+             run_pipeline(args.out / name, config, args.cores, limit))
         print(json.dumps(summary["runs"][name], indent=1), flush=True)
-        save()
-    failed = [name for name, run in summary["runs"].items() if run["returncode"]]
-    print(f"summary: {args.out / 'summary.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else ""))
+    failed = [name for name, run in summary["runs"].items() if run.get("returncode")]
+    cut = [name for name, run in summary["runs"].items() if run.get("returncode", None) is None]  # not failures
+    print(f"summary: {args.out / 'summary.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else "")
+          + (f"; cut short by --budget: {', '.join(cut)}" if cut else ""))
     sys.exit(1 if failed else 0)
 
 

@@ -17,6 +17,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/browser.py
 
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # The cores are shared between pytest-xdist's workers (pyproject's addopts): two workers with two torch
+    # threads each on two cores leave OpenMP's threads waiting on each other, and one test ran 9 times slower.
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 def copy_repo(root: Path) -> Path:
     """The repo's files as a fresh clone has them (tracked, and new ones git would add), copied into `root`."""
     import shutil

@@ -118,7 +118,7 @@ def test_a_trained_model_lands_between_real_and_noise(tmp_path):
     segments = tones(freqs, seconds=1.0, seed=0) + 0.1 * np.random.default_rng(7).standard_normal((48, SAMPLE_RATE)).astype(np.float32)
     # Far short of good audio, long enough to land between the real floor and noise (a smoke test does not).
     model_params = ModelParams(residual_layers=8, residual_channels=16, dilation_cycle=8)
-    tp = TrainParams(steps=200, batch_size=8, crop_samples=4000, learning_rate=2e-3, checkpoint_every=200, log_every=50, threads=2)
+    tp = TrainParams(steps=200, batch_size=8, crop_samples=4000, learning_rate=2e-3, checkpoint_every=200, log_every=50)
     out = train(segments[::2], None, model_params, DiffusionParams(), tp, tmp_path / "m.pt", tmp_path / "ck", tmp_path / "loss.csv")
     generated, _ = generate(out, n=12, seconds=0.25, steps=6, seed=1)
     clips = segments[:, :4000]
