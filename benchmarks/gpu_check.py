@@ -29,7 +29,8 @@ wheels on a machine that has one, carry the folder along, and install them there
     # here (Python 3.12 on the GPU machine: match its version and platform)
     pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
         --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
-        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn pytest   # and their needs
+        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn \\
+        pytest pytest-xdist   # and their needs
     pip download --no-deps -d .whl diffwave==0.1.7 resemblyzer==0.1.4   # its weight file only: never imported
     # there
     python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src
@@ -93,26 +94,34 @@ def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = 
         except subprocess.TimeoutExpired:
             returncode = None
             stop(proc)
+        except BaseException:  # Ctrl-C or main's SIGTERM: its own session no longer hears them, so stop it here
+            stop(proc)
+            raise
     wall = time.perf_counter() - start
     result = {"command": " ".join(["snakemake", *cmd[7:]]), "returncode": returncode, "wall_seconds": wall}
     if returncode is None:
         result["error"] = f"stopped after {limit:.0f} s (--budget)"
     elif returncode:
         result["error"] = (workdir / "snakemake.log").read_text()[-3000:]
-    return result | stages(workdir / "results") | quality(workdir / "results")
+    try:  # a failed or stopped run may have left a file half-written: say so, and go on to the next part
+        return result | stages(workdir / "results") | quality(workdir / "results")
+    except Exception as e:
+        return result | {"results_error": f"{type(e).__name__}: {e}"}
 
 
-def stop(proc: subprocess.Popen) -> None:
-    """SIGTERM to the process group (training checkpoints and exits on it), SIGKILL 20 s later."""
-    for sig, grace in ((signal.SIGTERM, 20), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(proc.pid, sig)
-            proc.wait(timeout=grace)
-            return
-        except ProcessLookupError:
-            return
-        except subprocess.TimeoutExpired:
-            continue
+def stop(proc: subprocess.Popen, grace: float = 20) -> None:
+    """SIGTERM to the process group (training checkpoints and exits on it), then SIGKILL to whatever of it
+    is left once Snakemake has exited or `grace` seconds have passed."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=grace)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        pass
+    try:  # Snakemake waits for its jobs on SIGTERM, but a process a job started may outlive it
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
 
 
 def quality(results: Path) -> dict:
@@ -185,7 +194,7 @@ def run_fused_tests(limit: int = 240) -> dict:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=limit)
     except subprocess.TimeoutExpired as e:
-        return {"returncode": None, "error": f"stopped after {limit} s", "tail": str(e.stdout or "")[-1500:]}
+        return {"returncode": None, "error": f"stopped after {limit:.0f} s", "tail": str(e.stdout or "")[-1500:]}
     print(proc.stdout[-1500:])
     return {"returncode": proc.returncode, "tail": (proc.stdout + proc.stderr)[-1500:]}
 
@@ -202,7 +211,7 @@ def run_benchmark(script: str, args: list[str], out: Path, limit: int = 300, ref
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT / "benchmarks", timeout=limit)
     except subprocess.TimeoutExpired as e:
         (out / f"{script}.txt").write_text(str(e.stdout or ""))
-        return {"returncode": None, "error": f"stopped after {limit} s"}
+        return {"returncode": None, "error": f"stopped after {limit:.0f} s"}
     (out / f"{script}.txt").write_text(proc.stdout + proc.stderr)
     print(proc.stdout)
     if proc.returncode:
@@ -222,7 +231,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds for the whole check: each part gets at most what is left, and is skipped below 20 s")
     args = ap.parse_args()
-    deadline = time.monotonic() + args.budget if args.budget else float("inf")
+    deadline = time.monotonic() + args.budget if args.budget is not None else float("inf")
+    # an outer timeout's SIGTERM becomes an exception, so that a pipeline under way is stopped with it
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -265,10 +276,12 @@ def main() -> None:
             "kernels", ["--time", "--device", args.device, "--rounds", "10"], args.out, limit, reference=False), 120)
         bench = part(summary, "training_benchmark", lambda limit: run_benchmark(
             "training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out, limit), 300)
-        fused_error = bench if "returncode" in bench else None
+        fused_error = bench if bench.get("returncode") else None  # failed, not cut short by --budget
     if args.tiny or fused_error:  # without the kernels, the rest is still measured
-        part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, limit)
-             | ({"fused_error": fused_error} if fused_error else {}), 300)
+        part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, limit), 300)
+        if fused_error:
+            summary["training_benchmark"]["fused_error"] = fused_error
+            save()
     part(summary, "sampling_benchmark", lambda limit: run_benchmark(
         "sampling", ["--device", args.device] + small
         + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny

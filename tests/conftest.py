@@ -21,7 +21,7 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     # The cores are shared between pytest-xdist's workers (pyproject's addopts): two workers with two torch
     # threads each on two cores leave OpenMP's threads waiting on each other, and one test ran 9 times slower.
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+    torch.set_num_threads(max(1, len(os.sched_getaffinity(0)) // workers))  # the cores this process may use
 
 
 def copy_repo(root: Path) -> Path:
