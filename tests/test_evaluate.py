@@ -280,3 +280,114 @@ def test_uncategorised_segments_do_not_break_the_classifier():
     bundle, info = train_embedding(audio, ["low"] * 12 + ["high"] * 12 + ["", ""], EmbeddingParams(epochs=10, dim=8))
     assert info["classes"] == ["high", "low"] and info["train_segments"] == 26
     assert embed(bundle, audio).shape == (26, 8)
+
+
+# --- The cases that fool metrics (docs/evaluation.md; benchmarks/fooling.py prints the full table) ---
+
+
+def test_a_collapsed_set_is_seen_by_recall(cry_reference):
+    """Two held-out clips, each repeated six times: FAD and KID sit near the floor's, but recall falls to 0.
+
+    The issue's review: 4 clips repeated 10 times scored FAD 0 and KID below the floor's.
+    A repeated clip's k-nearest-neighbour ball has radius 0, so no real clip is inside the set's manifold.
+    """
+    bundle, _, ref = cry_reference
+    floor = evaluate.score(ref, bundle, ref.floor_audio)
+    collapsed = evaluate.score(ref, bundle, np.concatenate([ref.floor_audio[:2]] * 6))
+    assert collapsed["recall"]["value"] == 0 and collapsed["recall"]["high"] < floor["recall"]["low"], (
+        collapsed["recall"], floor["recall"])
+    assert collapsed["level_normalised"]["recall"]["high"] < floor["level_normalised"]["recall"]["low"]
+    if collapsed["pretrained"]:
+        assert collapsed["pretrained"]["recall"]["high"] < floor["pretrained"]["recall"]["low"]
+    # the classifier labels them too: its histogram of the set moves away from the real one
+    assert collapsed["classifier"]["histogram_kl"]["value"] > floor["classifier"]["histogram_kl"]["value"]
+    for key in ("precision", "recall", "density", "coverage"):  # every evaluation JSON carries them
+        assert set(floor[key]) == {"value", "low", "high"}
+
+
+def test_time_reversed_cries_are_seen_by_the_onset_skew(cry_reference):
+    """Played backwards, a cry fades in and stops abruptly: time-pooled embeddings can't tell (FAD 0), the level-change skew can."""
+    from cry_diffusion.progress import w1_interval
+
+    bundle, _, ref = cry_reference
+    w1 = {name: w1_interval(evaluate.score(ref, bundle, audio)["features"]["onset_skew"], ref.ref_features["onset_skew"],
+                            ref.params) for name, audio in (("floor", ref.floor_audio),
+                                                            ("reversed", ref.floor_audio[:, ::-1].copy()))}  # fmt: skip
+    assert w1["reversed"]["low"] > w1["floor"]["high"], w1
+
+
+def test_a_quieter_copy_of_real_audio_differs_in_level_only(cry_reference):
+    """Real held-out clips 6 dB quieter: the plain distances mix level into quality, the level-normalised ones don't."""
+    bundle, _, ref = cry_reference
+    floor = evaluate.score(ref, bundle, ref.floor_audio)
+    quiet = evaluate.score(ref, bundle, ref.floor_audio * 10 ** (-6 / 20))
+    for space in (lambda s: s, lambda s: s["pretrained"]):
+        if space(floor) is None:
+            continue
+        a, b = space(floor)["level_normalised"], space(quiet)["level_normalised"]
+        # the same as the floor's, to a few hundredths of the floor's own interval (log-mel floors and float rounding)
+        assert abs(b["kid"]["value"] - a["kid"]["value"]) < 0.05 * (a["kid"]["high"] - a["kid"]["low"]), (a["kid"], b["kid"])
+        assert abs(b["fad"]["value"] - a["fad"]["value"]) < 0.05 * max(a["fad"]["high"] - a["fad"]["low"], 1.0)
+        assert space(quiet)["kid"]["value"] > space(floor)["kid"]["value"]  # the plain KID moved
+    # the level itself is measured once, by the RMS level's W1: about the 6 dB taken off
+    assert 4.5 < quiet["wasserstein"]["rms_mean_db"] < 7.5 and floor["wasserstein"]["rms_mean_db"] < 3
+
+
+@pytest.fixture(scope="module")
+def copy_reference(cries):
+    train = cries[:40]
+    bundle, _ = train_embedding(train, None)
+    return bundle, train, evaluate.Reference.build(bundle, train, cries[40:60], PARAMS)
+
+
+@pytest.mark.parametrize("gain_db", [-12, -6, -3.5, 3, 6])
+def test_copies_at_another_level_are_found(copy_reference, gain_db):
+    """Training clips played louder or quieter, alone and with noise at 30 dB SNR, are near copies.
+
+    The review found exact copies at -3.5, -6 and -12 dB flagged 0 of 10 times in both spaces.
+    The log-mel search takes the gain out and finds them all; the embedding's search runs on
+    level-normalised clips and finds the exact ones that did not clip (+6 dB clips here).
+    """
+    bundle, train, ref = copy_reference
+    louder = np.clip(train[:5] * 10 ** (gain_db / 20), -1, 1)
+    scores = evaluate.score(ref, bundle, np.concatenate([louder, near_copy(louder)]))
+    by_mel, by_embedding = scores["nearest_train_mel"], scores["nearest_train"]
+    assert by_mel["near_copies"] == 10 and by_mel["index"] == list(range(5)) * 2, by_mel
+    if np.abs(train[:5]).max() * 10 ** (gain_db / 20) <= 1:
+        assert by_embedding["index"][:5] == list(range(5)) and by_embedding["near_copies"] >= 5, by_embedding
+
+
+def test_without_held_out_audio_a_recording_is_left_out_of_its_own_copy_search(cries):
+    """Two segments of one recording are copies of each other: leaving out only the segment itself set the
+    threshold from its twin (0), so no generated clip could be called a copy of anything."""
+    train = np.concatenate([cries[:20], 0.8 * cries[:20]])  # the same cry twice, the second quieter
+    recordings = [f"rec{k}" for k in range(20)] * 2
+    bundle, _ = train_embedding(train, None)
+    by_segment = evaluate.Reference.build(bundle, train, train[:1], PARAMS, clip_samples=train.shape[1])
+    by_recording = evaluate.Reference.build(bundle, train, train[:1], PARAMS, clip_samples=train.shape[1],
+                                            train_recordings=recordings)
+    assert by_segment.halves_from_train and by_recording.halves_from_train
+    assert by_segment.copy_threshold < 1e-3 and by_segment.mel_copy_threshold < 1e-3
+    assert by_recording.copy_threshold > 0.1 and by_recording.mel_copy_threshold > 0.1
+
+
+def test_fad_extrapolated_to_infinite_n_leaves_less_bias():
+    """Both sets N(0, I) in 32-d at 48 clips, true FD 0: the bootstrap correction left about +3, FID-infinity about 0."""
+    rng = np.random.default_rng(5)
+    corrected, extrapolated = [], []
+    for _ in range(8):
+        a, b = rng.standard_normal((48, 32)), rng.standard_normal((48, 32))
+        extrapolated.append(evaluate.fad(a, b, evaluate.EvalParams(bootstrap=0, seed=int(rng.integers(1 << 30))))["value"])
+        boots = np.random.default_rng(1)
+        reps = [evaluate.frechet(a[boots.integers(0, 48, 48)], b[boots.integers(0, 48, 48)]) for _ in range(100)]
+        corrected.append(2 * evaluate.frechet(a, b) - np.mean(reps))  # the value fad() gave before
+    assert np.mean(corrected) > 2 and np.mean(extrapolated) < 1.5, (np.mean(corrected), np.mean(extrapolated))
+
+
+def test_kid_kernel_is_not_nearly_linear_on_unit_vectors():
+    """GE2E's vectors have unit norm: unscaled, x.y / 256 was 0.001-0.004 and the cubic kernel nearly linear."""
+    rng = np.random.default_rng(0)
+    unit = rng.standard_normal((20, 256))
+    unit /= np.linalg.norm(unit, axis=1, keepdims=True)
+    kxx, kyy, _ = evaluate.kernels(unit, unit)
+    assert np.allclose(np.diag(kyy), 8.0)  # (x.x / d + 1)^3 with x.x = d after scaling

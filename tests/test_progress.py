@@ -49,3 +49,22 @@ def test_w1_interval_brackets_the_distance_and_shrinks_with_more_clips():
     assert 0.8 < large["value"] < 1.2  # two unit normals one apart: W1 = 1
     # unvoiced clips have no f0: None and NaN drop out, and a side with nothing left gives no distance
     assert progress.w1_interval([None, float("nan")], [1.0, 2.0], p)["value"] is None
+
+
+def test_identical_median_clips_do_not_pass_the_band_check():
+    """A set of clips all at the real median passed 'median inside the real 10th-90th percentiles'; its spread now fails it."""
+    from cry_diffusion.evaluate import EvalParams
+    from cry_diffusion.progress import REAL_RANGE, inside
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(400, 60, 200)
+    band = list(np.percentile(real, REAL_RANGE))
+    width = band[1] - band[0]
+    p = EvalParams(bootstrap=200)
+    assert inside(rng.normal(400, 60, 32).tolist(), band, width, 32, p)["inside"]
+    same = inside([float(np.median(real))] * 32, band, width, 32, p)
+    assert same["spread_ratio"] == 0 and not same["inside"]
+    # a median that is inside by its point value but not by its interval
+    edge = inside(rng.normal(band[1] - 5, 60, 32).tolist(), band, width, 32, p)
+    assert edge["low"] < band[1] < edge["high"] and not edge["inside"]
+    assert not inside([None] * 20 + rng.normal(400, 60, 12).tolist(), band, width, 32, p)["inside"]  # most clips unvoiced

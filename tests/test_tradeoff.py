@@ -5,19 +5,22 @@
 
 import numpy as np
 
-from cry_diffusion.evaluate import EvalParams, frechet
+from cry_diffusion.evaluate import EvalParams, frechet, kid, prdc
 from cry_diffusion.features import FEATURES
 from cry_diffusion.tradeoff import compare
 
+P = EvalParams(bootstrap=100)
 
-def evaluation(rng, n, shift, wall, ref, ref_feats, sampler):
+
+def evaluation(rng, n, shift, wall, ref, ref_feats, sampler, e=None):
     """An evaluation dict as cry_diffusion.evaluate.score writes it, for clips whose embeddings sit `shift` away."""
-    e = rng.standard_normal((n, 4)) + shift
+    e = rng.standard_normal((n, ref.shape[1])) + shift if e is None else e
     feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES}
     feats["f0_mean_hz"][0] = None  # an unvoiced clip: undefined pitch must not break the bootstrap
+    distances = {"kid": kid(e, ref, EvalParams(bootstrap=0))} | prdc(e, ref, EvalParams(bootstrap=0))
     return {"n": n, "embeddings": e.tolist(), "features": feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
             "fad": {"value": frechet(e, ref), "low": 0.0, "high": 0.0, "plugin": frechet(e, ref)},
-            "wasserstein": {name: 0.0 for name in FEATURES}}
+            "level_normalised": distances, "wasserstein": {name: 0.0 for name in FEATURES}}
 
 
 def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
@@ -27,17 +30,43 @@ def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
     evals = {200: evaluation(rng, 60, 0.0, 10.0, ref, ref_feats, "ancestral"),
              50: evaluation(rng, 60, 0.0, 2.5, ref, ref_feats, "ddim"),
              6: evaluation(rng, 60, 1.5, 0.3, ref, ref_feats, "fast")}  # fmt: skip
-    result = compare(evals, ref, ref_feats, EvalParams(bootstrap=100))
+    result = compare(evals, ref, ref_feats, P)
     rows = {r["steps"]: r for r in result["rows"]}
     assert [r["steps"] for r in result["rows"]] == [200, 50, 6]
     assert rows[200]["no_worse"] and rows[200]["difference"] is None
     assert rows[50]["no_worse"], rows[50]["worse_on"]
-    d = rows[50]["difference"]["fad"]
+    d = rows[50]["difference"]["kid"]
     assert d["low"] <= 0 <= d["high"]
-    assert not rows[6]["no_worse"] and "fad" in rows[6]["worse_on"] and "f0_mean_hz" in rows[6]["worse_on"]
-    assert rows[6]["difference"]["fad"]["low"] > 0
+    assert not rows[6]["no_worse"] and "kid" in rows[6]["worse_on"] and "f0_mean_hz" in rows[6]["worse_on"]
+    assert rows[6]["difference"]["fad"]["low"] > 0  # FAD's difference is still there, as context
+    assert "fad" not in rows[6]["worse_on"]
     # the fastest set that is no worse: 50 steps, 4x less time than 200; 6 steps is faster but worse
     assert result["fastest_no_worse"] == {"steps": 50, "sampler": "ddim", "speedup": 4.0}
+
+
+def test_a_narrower_set_is_not_called_better_than_an_equally_distant_one():
+    """Narrow (variance 0.25) against mean-shifted, both at true FD 8 from the reference, 32 clips against 22 in 32-d.
+
+    FAD's difference called the narrow set significantly better in every trial (its plug-in
+    bias grows with spread); the verdict, decided on KID, recall, coverage and the acoustic
+    distances, must not, and must see that the narrow set lost diversity.
+    """
+    rng = np.random.default_rng(7)
+    dim, trials = 32, 12
+    fad_says_better = called_better = recall_worse = 0
+    for _ in range(trials):
+        ref = rng.standard_normal((22, dim))
+        ref_feats = {name: rng.standard_normal(22).tolist() for name in FEATURES}
+        shift = np.zeros(dim)
+        shift[:8] = 1.0  # |shift|^2 = 8
+        narrow = evaluation(rng, 32, 0.0, 1.0, ref, ref_feats, "ddim", e=0.5 * rng.standard_normal((32, dim)))
+        shifted = evaluation(rng, 32, 0.0, 10.0, ref, ref_feats, "ancestral", e=rng.standard_normal((32, dim)) + shift)
+        row = [r for r in compare({7: narrow, 200: shifted}, ref, ref_feats, P)["rows"] if r["steps"] == 7][0]
+        fad_says_better += row["difference"]["fad"]["high"] < 0
+        called_better += row["better"]
+        recall_worse += "recall" in row["worse_on"] or "coverage" in row["worse_on"]
+    assert fad_says_better >= trials - 2, fad_says_better  # the trap is there
+    assert called_better == 0 and recall_worse >= trials - 2, (called_better, recall_worse)
 
 
 def test_labels_of_chains_that_take_nearly_the_same_time_do_not_overprint():

@@ -139,3 +139,14 @@ def classify(bundle: dict, audio: np.ndarray | None, device="auto", mels: np.nda
         x = _standardise(bundle_mels(bundle, audio, mels), bundle["mean"], bundle["std"]).to(device)
         logits = model(x).cpu()
     return [bundle["classes"][k] for k in logits.argmax(1).tolist()]
+
+
+def probabilities(bundle: dict, embeddings: np.ndarray, device="auto") -> np.ndarray | None:
+    """The classifier's category probabilities [N, K] from its own embeddings (the head is one linear layer), or None."""
+    if bundle["kind"] != "category classifier":
+        return None
+    device = resolve_device(device)
+    model = _model(bundle, device)
+    with torch.inference_mode():
+        logits = model.head(torch.as_tensor(np.asarray(embeddings), dtype=torch.float32, device=device))
+        return torch.softmax(logits.double(), 1).cpu().numpy()

@@ -48,9 +48,27 @@ def feature_histograms(generated: dict, reference_features: dict, stem: str | Pa
     return save_both(fig, stem)
 
 
-# Metric name -> (label, how to read it from one evaluation dict); lower is better for all but accuracy.
+def _levelled(e: dict, name: str):
+    d = (e.get("level_normalised") or {}).get(name)
+    return None if d is None else d["value"]
+
+
+DAGGER = "\u2020"
+UNRELIABLE = f"{DAGGER}: too few clips per dimension for FAD's interval to cover"
+
+
+def fad_title(evals) -> str:
+    """'FAD', with the dagger and what it means when any of these evaluations' FADs is unreliable (evaluate.fad)."""
+    return f"FAD {DAGGER}" if any(not e["fad"].get("reliable", True) for e in evals) else "FAD"
+
+
+# Metric name -> (label, how to read it from one evaluation dict); lower is better for all but accuracy,
+# precision, recall and coverage.
 METRICS = {
     "fad": ("FAD", lambda e: e["fad"]["value"]),
+    "kid": ("KID, level-normalised", lambda e: _levelled(e, "kid")),
+    "recall": ("recall, level-normalised (higher is better)", lambda e: _levelled(e, "recall")),
+    "coverage": ("coverage, level-normalised (higher is better)", lambda e: _levelled(e, "coverage")),
     "ndb": ("NDB / bins", lambda e: e["ndb"]["ndb_fraction"]),
     "pairwise": ("pairwise distance / real's", lambda e: e["pairwise"] / e["pairwise_real"] if e["pairwise"] and e["pairwise_real"] else None),
     "nearest": ("median distance to nearest train", lambda e: e["nearest_train"]["median"]),
@@ -80,7 +98,9 @@ def quality_vs_steps(evals: dict[int, dict], references: dict[str, dict], stem: 
         ax.set_xscale("log")
         ax.set_xticks(steps, [str(s) for s in steps])
         ax.minorticks_off()
-        ax.set_title(label, fontsize=9)
+        if key == "fad":
+            label = fad_title([evals[s] for s in steps]) + (f"\n{UNRELIABLE}" if DAGGER in fad_title([evals[s] for s in steps]) else "")
+        ax.set_title(label, fontsize=9 if key != "fad" else 7)
         ax.set_xlabel("sampling steps", fontsize=8)
         ax.tick_params(labelsize=7)
         twin = ax.twinx()
@@ -93,19 +113,21 @@ def quality_vs_steps(evals: dict[int, dict], references: dict[str, dict], stem: 
 
 
 def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path, title: str = "") -> list[Path]:
-    """FAD (with its interval) and the acoustic distances against wall time per audio second, one point per step count.
+    """KID (level-normalised, with its interval: the verdict's main measure) and the acoustic distances against wall
+    time per audio second, one point per step count.
 
     `result` is cry_diffusion.tradeoff.compare's; the fastest set no worse than the baseline is ringed.
     """
-    rows = [r for r in result["rows"] if r["wall_seconds_per_audio_second"]]
+    rows = [r for r in result["rows"] if r["wall_seconds_per_audio_second"] and r.get("kid")]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8), layout="constrained")
     wall = np.array([r["wall_seconds_per_audio_second"] for r in rows])
-    fad = np.array([r["fad"]["value"] for r in rows])
-    err = np.array([[r["fad"]["value"] - r["fad"]["low"], r["fad"]["high"] - r["fad"]["value"]] for r in rows]).T
-    left.errorbar(wall, fad, yerr=np.clip(err, 0, None), fmt="o", color="tab:blue", capsize=3, label="generated")
+    fad = np.array([r["kid"]["value"] for r in rows])
+    err = np.array([[r["kid"]["value"] - r["kid"]["low"], r["kid"]["high"] - r["kid"]["value"]] for r in rows]).T
+    left.errorbar(wall, fad, yerr=np.clip(np.nan_to_num(err), 0, None), fmt="o", color="tab:blue", capsize=3, label="generated")
     for ref, (label, colour) in REFERENCE_STYLE.items():
-        if ref in references:
-            left.axhline(references[ref]["fad"]["value"], color=colour, ls="--", lw=1, label=label)
+        v = _levelled(references[ref], "kid") if ref in references else None
+        if v is not None:
+            left.axhline(v, color=colour, ls="--", lw=1, label=label)
     base = next((r for r in rows if r["steps"] == result["base_steps"]), None)
     # each acoustic distance relative to the baseline's: 1 = as far from real audio as the full chain
     for name, label in FEATURES.items():
@@ -117,7 +139,7 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
     left.set_xscale("log")
     below = _crowded(left, wall, fad)
     for r, x, y, down in zip(rows, wall, fad, below):
-        mark = "worse" if r["worse_on"] else "no worse"
+        mark = "worse" if r["worse_on"] else "better" if r.get("better") else "no worse"
         left.annotate(f"{r['steps']} {r['sampler'] or ''}" + ("" if r["steps"] == result["base_steps"] else f"\n{mark}"),
                       (x, y), textcoords="offset points", xytext=(8, -8) if down else (5, 5), fontsize=7,
                       va="top" if down else "bottom")
@@ -127,7 +149,7 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overprint each other within a decade
         ax.set_xlabel("wall seconds per second of audio")
-    left.set_ylabel("FAD (lower is better)")
+    left.set_ylabel("KID, level-normalised (lower is better)")
     right.set_ylabel("W1 / W1 of the full chain")
     right.set_yscale("log")
     left.legend(fontsize=7)
@@ -160,6 +182,19 @@ def mels_real_vs_generated(real: list[np.ndarray], generated: list[np.ndarray], 
     return paths
 
 
+PROGRESS_PANELS = ("kid", "fad", "recall", "coverage")
+
+
+def _panel(e: dict, name: str) -> dict | None:
+    """One panel's {value, low, high} from a snapshot row or an evaluation: KID, recall, coverage level-normalised."""
+    if name == "fad":
+        return e["fad"]
+    if name in PROGRESS_PANELS:
+        return (e.get("level_normalised") or {}).get(name)
+    w = e["wasserstein"].get(name)
+    return w if isinstance(w, dict) or w is None else {"value": w}
+
+
 def quality_vs_training(progress: dict, references: dict[str, dict], stem: str | Path, title: str = "") -> list[Path]:
     """FAD and each acoustic W1 distance, with their intervals, against training minutes: one point per snapshot.
 
@@ -167,31 +202,32 @@ def quality_vs_training(progress: dict, references: dict[str, dict], stem: str |
     """
     rows = progress["rows"]
     minutes = np.array([r["minutes"] for r in rows])
-    panels = [("fad", "FAD")] + list(FEATURES.items())
+    panels = [("kid", "KID, level-normalised"), ("fad", fad_title(rows)), ("recall", "recall, level-normalised"),
+              ("coverage", "coverage, level-normalised")] + list(FEATURES.items())
     cols = 3
     fig, axes = plt.subplots(-(-len(panels) // cols), cols, figsize=(11, 2.6 * -(-len(panels) // cols)),
                              layout="constrained", squeeze=False)  # fmt: skip
     for ax, (name, label) in zip(axes.flat, panels):
-        points = [r["fad"] if name == "fad" else r["wasserstein"][name] for r in rows]
-        value = np.array([np.nan if p["value"] is None else p["value"] for p in points], float)
-        low = np.array([np.nan if p["low"] is None else p["low"] for p in points], float)
-        high = np.array([np.nan if p["high"] is None else p["high"] for p in points], float)
+        points = [_panel(r, name) or {} for r in rows]
+        value, low, high = (np.array([np.nan if p.get(k) is None else p[k] for p in points], float)
+                            for k in ("value", "low", "high"))  # fmt: skip
         err = np.clip(np.nan_to_num(np.vstack([value - low, high - value])), 0, None)
         ax.errorbar(minutes, value, yerr=err, fmt="o-", color="tab:blue", capsize=3, ms=4, label="generated")
         for ref, (ref_label, colour) in REFERENCE_STYLE.items():
             e = references.get(ref)
-            v = None if e is None else (e["fad"]["value"] if name == "fad" else e["wasserstein"].get(name))
+            v = None if e is None else (_panel(e, name) or {}).get("value")
             if v is not None:
                 ax.axhline(v, color=colour, ls="--", lw=1, label=ref_label)
         if not np.isfinite(value).any():  # f0 of clips with no voiced frame, say
             ax.text(0.5, 0.5, "no generated clip has a value", transform=ax.transAxes, ha="center", fontsize=8)
         ax.set_xlim(0, 1.05 * max(minutes.max(initial=0), 1e-3))
-        ax.set_title(label if name == "fad" else f"W1 of {label}", fontsize=9)
+        ax.set_title(label if name in PROGRESS_PANELS else f"W1 of {label}", fontsize=9)
         ax.set_xlabel("training minutes", fontsize=8)
         ax.tick_params(labelsize=7)
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     axes.flat[0].legend(fontsize=7)
+    note = f"; {UNRELIABLE}" if DAGGER in fad_title(rows) else ""
     fig.suptitle(title or f"Quality against training time ({progress['steps']} sampling steps, "
-                 f"{progress['n']} clips per snapshot; lower is better)")  # fmt: skip
+                 f"{progress['n']} clips per snapshot; lower is better but for recall and coverage{note})")  # fmt: skip
     return save_both(fig, stem)

@@ -20,8 +20,9 @@ import numpy as np
 
 from . import SAMPLE_RATE, pretrained
 from .atomic import atomic_path
-from .embedding import bundle_mels, classify, embed
-from .features import FEATURES, clip_features, wasserstein
+from .embedding import bundle_mels, classify, embed, probabilities
+from .features import FEATURES, clip_features, level_db, wasserstein
+from .mel import MelParams
 from .params import Params
 from .runtime import resolve_device
 
@@ -71,26 +72,50 @@ def interval(boots, confidence: float) -> tuple[float, float]:
 FAD_CLIPS_PER_DIMENSION = 3
 
 
-def fad(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
-    """Fréchet distance, bias-corrected by the bootstrap, with a basic bootstrap interval (both clipped at 0).
+FD_FRACTIONS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # subset sizes, as shares of each set, for FAD's extrapolation
+FD_DRAWS = 8  # random subsets per share below 1
 
-    The plug-in distance is biased upward at small n, and resampling with replacement adds
-    duplicate rows that bias every replicate further, so a percentile interval lies wholly
-    above the estimate (0 of 40 trials covered it). The basic bootstrap reflects the
-    replicates about the plug-in value, which takes out the first-order bias:
-    value = 2 FD - mean(FD*), interval [2 FD - q_high, 2 FD - q_low]. "plugin" keeps the
-    textbook value; "reliable" says whether n is large enough for the interval to cover
-    (FAD_CLIPS_PER_DIMENSION).
+
+def fd_infinity(test: np.ndarray, ref: np.ndarray, seed: int = 0) -> float:
+    """The Fréchet distance extrapolated to infinitely many clips (FID-infinity, Chong & Forsyth 2020).
+
+    The plug-in FD's bias falls as 1/n for each set, so FD on subsets of a share f of both
+    sets is about FD_inf + c / f: fitted over FD_FRACTIONS (subsets without replacement, so
+    no duplicate rows) and read at 1/f = 0. Measured on Gaussian sets of known distance:
+    it leaves about a tenth of the bias that the bootstrap correction left at 24-48 clips
+    (docs/evaluation.md, benchmarks/fooling.py).
+    """
+    rng = np.random.default_rng(seed)
+    x, y = [], []
+    for f in FD_FRACTIONS:
+        na, nb = max(2, round(f * len(test))), max(2, round(f * len(ref)))
+        for _ in range(1 if f == 1.0 else FD_DRAWS):
+            x.append(len(test) / na)  # 1/f, as the sizes were rounded
+            y.append(frechet(test[rng.choice(len(test), na, replace=False)], ref[rng.choice(len(ref), nb, replace=False)]))
+    slope, intercept = np.polyfit(x, y, 1)
+    return float(intercept)
+
+
+def fad(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
+    """Fréchet distance: FID-infinity's extrapolated value with a basic bootstrap interval about it (clipped at 0).
+
+    The plug-in distance is biased upward at small n (`plugin` keeps it), and resampling
+    with replacement adds duplicate rows that bias every replicate further, so a percentile
+    interval lies wholly above the estimate (0 of 40 trials covered it). The basic bootstrap
+    reflects the replicates' spread about their mean onto the value: [v - (q_high - mean),
+    v + (mean - q_low)]. "reliable" says whether n is large enough for the interval to cover
+    (FAD_CLIPS_PER_DIMENSION); every table and figure marks a FAD where it is not.
     """
     rng = np.random.default_rng(p.seed)
     plugin = frechet(test, ref)
     boots = [frechet(test[rng.integers(0, len(test), len(test))], ref[rng.integers(0, len(ref), len(ref))])
              for _ in range(p.bootstrap)]  # fmt: skip
     low, high = interval(boots, p.confidence)
+    value = fd_infinity(test, ref, p.seed) if min(len(test), len(ref)) >= 4 else 2 * plugin - float(np.mean(boots))
+    centre = float(np.mean(boots)) if boots else plugin
     reliable = min(len(test), len(ref)) >= FAD_CLIPS_PER_DIMENSION * test.shape[1]
-    return {"value": max(0.0, 2 * plugin - float(np.mean(boots))), "low": max(0.0, 2 * plugin - high),
-            "high": max(0.0, 2 * plugin - low), "plugin": plugin, "reliable": bool(reliable),
-            "n": len(test), "n_ref": len(ref)}
+    return {"value": max(0.0, value), "low": max(0.0, value + centre - high), "high": max(0.0, value + centre - low),
+            "plugin": plugin, "reliable": bool(reliable), "n": len(test), "n_ref": len(ref)}
 
 
 def _kid_from(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, ia: np.ndarray, ib: np.ndarray) -> float:
@@ -100,8 +125,21 @@ def _kid_from(kxx: np.ndarray, kyy: np.ndarray, kxy: np.ndarray, ia: np.ndarray,
     return float(xx[~same_x].mean() + yy[~same_y].mean() - 2 * kxy[np.ix_(ia, ib)].mean())
 
 
+def kernels(test: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """KID's kernel matrices (test-test, ref-ref, test-ref): k(x, y) = (x.y / dim + 1)^3 on scaled embeddings.
+
+    Both sets are scaled so that the reference's mean squared norm is dim, which puts x.y / dim
+    at order 1, where the cubic term matters. Unscaled, unit-norm 256-d GE2E vectors gave
+    x.y / 256 of 0.001-0.004: a nearly linear kernel that sees the mean and not the covariance.
+    """
+    dim = test.shape[1]
+    scale = np.sqrt(dim / max(float(np.mean((ref**2).sum(1))), 1e-12))
+    a, b = test * scale, ref * scale
+    return tuple((x @ y.T / dim + 1) ** 3 for x, y in ((a, a), (b, b), (a, b)))
+
+
 def kid(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
-    """Kernel distance (KID, Bińkowski et al. 2018): unbiased MMD² with k(x, y) = (x.y / dim + 1)^3, bootstrap interval.
+    """Kernel distance (KID, Bińkowski et al. 2018): unbiased MMD² with a cubic polynomial kernel (`kernels`), bootstrap interval.
 
     Unbiased at any n, so values at different n compare and small sets are fine. Each
     bootstrap replicate leaves out the pairs of a clip with its own duplicates, as the
@@ -110,8 +148,7 @@ def kid(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
     """
     if min(len(test), len(ref)) < 2:
         return {"value": None, "low": None, "high": None, "n": len(test), "n_ref": len(ref)}
-    dim = test.shape[1]
-    kxx, kyy, kxy = ((a @ b.T / dim + 1) ** 3 for a, b in ((test, test), (ref, ref), (test, ref)))
+    kxx, kyy, kxy = kernels(test, ref)
     rng = np.random.default_rng(p.seed)
     everyone = np.arange(len(test)), np.arange(len(ref))
     boots = []
@@ -123,6 +160,103 @@ def kid(test: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
     return {"value": _kid_from(kxx, kyy, kxy, *everyone), "low": low, "high": high, "n": len(test), "n_ref": len(ref)}
 
 
+PRDC_K = 5  # neighbours that set each clip's ball (Naeem et al. 2020 use 5)
+PRDC = ("precision", "recall", "density", "coverage")
+
+
+def distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between every row of a and every row of b: [Na, Nb], no [Na, Nb, dim] temporary."""
+    sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
+    return np.sqrt(np.clip(sq, 0, None))
+
+
+def radii(d: np.ndarray, k: int) -> np.ndarray:
+    """Each clip's k-nearest-neighbour radius within its own set, from that set's distances [N, N] (itself left out)."""
+    d = d.copy()
+    np.fill_diagonal(d, np.inf)
+    return np.sort(d, 1)[:, k - 1]
+
+
+def _prdc_from(r_test: np.ndarray, r_ref: np.ndarray, d_tr: np.ndarray, it: np.ndarray, ir: np.ndarray, k: int) -> dict:
+    """Precision, recall, density, coverage over rows it of the test set and ir of the reference.
+
+    The balls (r_test, r_ref: `radii`) are those of the whole sets; the bootstrap resamples
+    which clips are counted. Drawn again inside each replicate, a repeated clip's ball would
+    depend on how often the resample happened to draw it, and a collapsed set's recall of 0
+    came with an interval of [0.29, 0.79].
+    """
+    tr = d_tr[np.ix_(it, ir)]
+    inside = tr <= r_ref[ir][None, :]  # test clip j inside reference ball i
+    return {"precision": float(inside.any(1).mean()),  # test clips inside the real manifold: fidelity
+            "recall": float((tr <= r_test[it][:, None]).any(0).mean()),  # real clips inside the test manifold: diversity
+            "density": float(inside.sum() / (k * len(it))),
+            "coverage": float((tr.min(0) <= r_ref[ir]).mean())}  # real balls with a test clip in them
+
+
+def prdc(test: np.ndarray, ref: np.ndarray, p: EvalParams, k: int = PRDC_K) -> dict:
+    """Fidelity and diversity apart (Kynkäänniemi et al. 2019; Naeem et al. 2020), each with a bootstrap interval.
+
+    FAD and KID fold both into one number, so a set of a few real clips repeated can score
+    as well as real audio; recall and coverage fall for it (a repeated clip's ball has radius
+    0). k is capped below each set's size. The values depend on n: compare sets at one n,
+    beside the real floor.
+    """
+    k = min(k, len(test) - 1, len(ref) - 1)
+    if k < 1:
+        return {name: {"value": None, "low": None, "high": None} for name in PRDC} | {"k": k}
+    r_test, r_ref, d_tr = radii(distances(test, test), k), radii(distances(ref, ref), k), distances(test, ref)
+    point = _prdc_from(r_test, r_ref, d_tr, np.arange(len(test)), np.arange(len(ref)), k)
+    rng = np.random.default_rng(p.seed)
+    boots = [_prdc_from(r_test, r_ref, d_tr, rng.integers(0, len(test), len(test)), rng.integers(0, len(ref), len(ref)), k)
+             for _ in range(p.bootstrap)]  # fmt: skip
+    return {name: dict(zip(("value", "low", "high"), (point[name], *interval([b[name] for b in boots], p.confidence))))
+            for name in PRDC} | {"k": k}  # fmt: skip
+
+
+def _class_scores_from(probs: np.ndarray, real_probs: np.ndarray) -> dict:
+    eps = 1e-12
+    logp = np.log(probs + eps)
+    marginal = probs.mean(0)
+    entropy = -(probs * logp).sum(1)
+    real_marginal = real_probs.mean(0)
+    # KL(p_i || p_j) for every pair: sum_c p_i log p_i - p_i log p_j
+    pairwise = (probs * logp).sum(1)[:, None] - probs @ logp.T
+    off = ~np.eye(len(probs), dtype=bool)
+    k = probs.shape[1]
+    hist = (np.bincount(probs.argmax(1), minlength=k) + 0.5) / (len(probs) + 0.5 * k)  # add-half: no empty bin
+    real_hist = (np.bincount(real_probs.argmax(1), minlength=k) + 0.5) / (len(real_probs) + 0.5 * k)
+    return {
+        "inception_score": float(np.exp(np.mean((probs * (logp - np.log(marginal + eps))).sum(1)))),
+        "modified_inception_score": float(np.exp(pairwise[off].mean())) if off.any() else None,
+        "am_score": float((real_marginal * (np.log(real_marginal + eps) - np.log(marginal + eps))).sum() + entropy.mean()),
+        "histogram_kl": float((real_hist * np.log(real_hist / hist)).sum()),
+    }
+
+
+CLASS_SCORES = {"inception_score": "IS", "modified_inception_score": "mIS", "am_score": "AM",
+                "histogram_kl": "category histogram KL"}  # fmt: skip
+
+
+def class_scores(probs: np.ndarray, real_probs: np.ndarray, classes: list[str], p: EvalParams) -> dict:
+    """The classifier's own scores of a set, as DiffWave's and SaShiMi's SC09 evaluations report them, with intervals.
+
+    probs: the classifier's category probabilities of each clip [N, K]; real_probs: of the real
+    reference clips. IS (higher: confident and varied), modified IS (Gurumurthy et al. 2017:
+    varied within categories too), AM score (Zhou et al. 2018: lower; its marginal is the real
+    clips'), and the KL from the real clips' predicted-category histogram to this set's (lower):
+    a collapse onto a few categories shows here even where FAD can't see it.
+    """
+    point = _class_scores_from(probs, real_probs)
+    rng = np.random.default_rng(p.seed)
+    boots = [_class_scores_from(probs[rng.integers(0, len(probs), len(probs))],
+                                real_probs[rng.integers(0, len(real_probs), len(real_probs))]) for _ in range(p.bootstrap)]
+    out = {name: dict(zip(("value", "low", "high"), (point[name], *interval([b[name] for b in boots], p.confidence))))
+           for name in CLASS_SCORES}  # fmt: skip
+    share = np.bincount(probs.argmax(1), minlength=len(classes)) / len(probs)
+    real_share = np.bincount(real_probs.argmax(1), minlength=len(classes)) / len(real_probs)
+    return out | {"histogram": dict(zip(classes, share.tolist())), "real_histogram": dict(zip(classes, real_share.tolist()))}
+
+
 def pairwise_mean(x: np.ndarray) -> float | None:
     """Mean Euclidean distance between distinct members: a set's spread (collapse -> 0)."""
     if len(x) < 2:
@@ -131,16 +265,20 @@ def pairwise_mean(x: np.ndarray) -> float | None:
     return float(d[np.triu_indices(len(x), 1)].mean())
 
 
-def nearest(a: np.ndarray, b: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def nearest(a: np.ndarray, b: np.ndarray, leave_one_out=False) -> tuple[np.ndarray, np.ndarray]:
     """For each row of a: (distance to, index of) its nearest row of b.
 
     leave_one_out: a and b are the same set, and row i may not pick itself (its distance
-    would be 0, and every threshold drawn from these distances would be 0 too).
+    would be 0, and every threshold drawn from these distances would be 0 too); given a
+    group per row (the recording each segment came from), no row may pick a row of its own
+    group: neighbouring segments of one recording would set the copy threshold otherwise.
     """
-    sq = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T  # no [Na, Nb, dim] temporary
-    d = np.sqrt(np.clip(sq, 0, None))
-    if leave_one_out:
+    d = distances(a, b)
+    if leave_one_out is True:
         np.fill_diagonal(d, np.inf)
+    elif leave_one_out is not False:  # one group per row (its recording): no row may pick its own group
+        groups = np.asarray(leave_one_out)
+        d[groups[:, None] == groups[None, :]] = np.inf
     return d.min(1), d.argmin(1)
 
 
@@ -151,10 +289,11 @@ MEL_RANGE_DB = 25  # each clip's log-mel clamped to this far below its loudest c
 def mel_blocks(audio: np.ndarray | None, bundle: dict, mels: np.ndarray | None = None) -> np.ndarray:
     """Clips -> log-mels in a space the classifier never saw, for the copy check: [N, n_mels, blocks] float32.
 
-    Each clip's log-mel is clamped to MEL_RANGE_DB below its own peak, then averaged over
-    MEL_POOL frames: a copy with noise added at 30 dB SNR otherwise differs most in its
-    quiet gaps, where the log of near-silence swings widely (measured on synthetic cries:
-    near copies sat above the threshold with no clamp, and at a quarter of it with 25 dB).
+    Each clip's log-mel is clamped to MEL_RANGE_DB below its own peak (so the floor moves
+    with the clip's level), then averaged over MEL_POOL frames: a copy with noise
+    added at 30 dB SNR otherwise differs most in its quiet gaps, where the log of
+    near-silence swings widely (measured on synthetic cries: near copies sat above the
+    threshold with no clamp, and at a quarter of it with 25 dB).
     """
     mels = bundle_mels(bundle, audio, mels)
     mels = np.maximum(mels, mels.max(axis=(1, 2), keepdims=True) - MEL_RANGE_DB * np.log(10) / 10)
@@ -162,12 +301,21 @@ def mel_blocks(audio: np.ndarray | None, bundle: dict, mels: np.ndarray | None =
     return mels[..., : blocks * MEL_POOL].reshape(*mels.shape[:2], blocks, -1).mean(-1).astype(np.float32)
 
 
+def at_level(mels: np.ndarray, gain_db: np.ndarray, bundle: dict) -> np.ndarray:
+    """Log-mels of the same clips played gain_db [N] louder: a shift of the log magnitude, floored as log_mel floors it."""
+    floor = np.log(MelParams.from_dict(bundle["mel_params"]).floor)
+    return np.maximum(mels + (np.asarray(gain_db, np.float32) * np.log(10) / 20)[:, None, None], floor).astype(np.float32)
+
+
 def nearest_window(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """For each query clip [n_mels, b]: the RMS log-mel difference to, and index of, the closest same-length window
     of any reference clip [n_mels, B] (every offset). A query longer than the references is cut to their length.
 
     Training draws random crops, so a memorised clip can be any stretch of a training
-    segment: whole-clip distances would miss it. RMS per cell keeps lengths comparable.
+    segment: whole-clip distances would miss it. RMS per cell keeps lengths comparable. The
+    difference's mean over the cells is taken out (a gain is a constant shift of a log-mel),
+    so a copy played louder or quieter is as close as the copy itself: with it left in, exact
+    copies at -3.5 to -12 dB were missed every time.
     """
     from numpy.lib.stride_tricks import sliding_window_view
 
@@ -179,7 +327,8 @@ def nearest_window(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.n
         w = windows[i].astype(np.float64)
         dot = np.einsum("qmb,mob->qo", q, w)
         sq = (q**2).sum((1, 2))[:, None] + (w**2).sum((0, 2))[None, :] - 2 * dot
-        d = np.sqrt(np.clip(sq, 0, None).min(1) / q[0].size)
+        offset = (q.sum((1, 2))[:, None] - w.sum((0, 2))[None, :]) / q[0].size  # the mean difference: a gain
+        d = np.sqrt(np.clip(sq / q[0].size - offset**2, 0, None).min(1))
         closer = d < best
         best[closer], index[closer] = d[closer], i
     return best, index
@@ -199,22 +348,35 @@ def ndb(centres: np.ndarray, real_share: np.ndarray, n_real: int, test: np.ndarr
 
 @dataclass
 class Reference:
-    """The real side of every comparison, built once per dataset."""
+    """The real side of every comparison, built once per dataset.
 
-    train: np.ndarray  # embeddings of the training split (memorization, k-means bins)
+    "Level-normalised" (_level arrays): each clip brought to target_db, the real reference
+    clips' median level (cry_diffusion.features.level_db), before it is embedded. Distances
+    between level-normalised sets keep loudness apart from quality (the RMS level feature's
+    W1 measures loudness), and the copy search runs there so that a copy at another level
+    is still found.
+    """
+
+    train: np.ndarray  # embeddings of the training split (k-means bins)
+    train_level: np.ndarray  # the same, level-normalised: where the copy search looks
     ref: np.ndarray  # held-out half B: what every set is compared with
+    ref_level: np.ndarray  # half B, level-normalised
     ref_features: dict  # features of half B
     floor_audio: np.ndarray  # held-out half A: the real-vs-real floor, scored like any set
-    copy_threshold: float  # distance to the training split at or below which a clip is a near copy
-    real_nearest: np.ndarray  # held-out -> train nearest distances
+    target_db: float  # the level every clip is brought to for the level-normalised distances
+    copy_threshold: float  # level-normalised distance to the training split at or below which a clip is a near copy
+    real_nearest: np.ndarray  # held-out -> train nearest distances (level-normalised)
     train_mel: np.ndarray  # the training split in the log-mel copy-check space (mel_blocks)
     held_mel: np.ndarray  # the held-out clips (or the training split, when too few) in that space
+    held_groups: np.ndarray  # held_mel's recordings, when it is the training split (leave-one-recording-out); else [0]
     mel_copy_threshold: float | None  # copy_threshold's rule in that space, for clips of mel_copy_blocks blocks
     mel_copy_blocks: int | None
     centres: np.ndarray
     real_share: np.ndarray
+    ref_probs: np.ndarray  # the classifier's category probabilities of half B; [0, 0] without a classifier
     params: EvalParams
     ref_pretrained: np.ndarray  # half B in the pretrained embedding (cry_diffusion.pretrained); [0, 0] without it
+    ref_pretrained_level: np.ndarray  # the same, level-normalised
     ref_labels: list | None  # half B's categories, for per-category distances of conditional models
     device: str  # where the embedding network runs (cry_diffusion.runtime.resolve_device)
     halves_from_train: bool  # fewer than two clips held out: the halves and thresholds come from the training split
@@ -222,7 +384,7 @@ class Reference:
     @classmethod
     def build(cls, bundle: dict, train_audio, heldout_audio, p: EvalParams, device="auto", n_floor: int | None = None,
               train_mels=None, heldout_mels=None, train_labels=None, heldout_labels=None,
-              clip_samples: int | None = None) -> "Reference":  # fmt: skip
+              clip_samples: int | None = None, train_recordings=None) -> "Reference":  # fmt: skip
         """The reference for one dataset from its training and held-out clips [N, samples].
 
         The clips may be arrays or cry_diffusion.segment.Rows over a memory-mapped
@@ -232,40 +394,51 @@ class Reference:
         heldout_labels: the clips' categories, for per-category scores of conditional models.
         clip_samples: the length of the clips to be scored, so that the log-mel copy threshold
         (a search over every window of the training split) is worked out here, once.
+        train_recordings: the recording each training clip came from; with too few clips held
+        out, a clip's copy-threshold search leaves out its whole recording, not only itself.
         """
         from sklearn.cluster import KMeans
 
         device = str(resolve_device(device))
-        train, train_mel = _embed_in_chunks(bundle, train_audio, train_mels, device)
         from_train = len(heldout_audio) < 2  # too little held out to halve (said in the report)
         if from_train:
-            heldout_audio, held, held_mel, heldout_labels = train_audio, train, train_mel, train_labels
-        else:
-            held, held_mel = _embed_in_chunks(bundle, heldout_audio, heldout_mels, device)
+            heldout_audio, heldout_mels, heldout_labels = train_audio, train_mels, train_labels
         order = np.random.default_rng(p.seed).permutation(len(heldout_audio))
         half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
         floor = half_a if n_floor is None else same_n(half_a, n_floor, "the real floor (half the held-out clips)")
-        ref_features, ref_pretrained = {}, []
+        ref_features, ref_levels = {}, []
         for rows in np.array_split(half_b, max(1, -(-len(half_b) // CHUNK))):
             clips = np.asarray(heldout_audio[rows], np.float32)
+            ref_levels.extend(level_db(clips))
             for name, values in clip_features(clips).items():
                 ref_features.setdefault(name, []).extend(values)
-            if pretrained.available():
-                ref_pretrained.append(pretrained.embed(clips, device))
-        # from the training split, each clip is left out of its own search: else it finds itself at distance 0
-        real_nearest = nearest(held, train, leave_one_out=from_train)[0]
+        target = float(np.median(ref_levels))
+        train, train_level, train_mel = _embed_in_chunks(bundle, train_audio, train_mels, device, target)
+        if from_train:
+            held, held_level, held_mel = train, train_level, train_mel
+        else:
+            held, held_level, held_mel = _embed_in_chunks(bundle, heldout_audio, heldout_mels, device, target)
+        ref_pretrained, ref_pretrained_level = _pretrained_in_chunks(heldout_audio, half_b, device, target)
+        # from the training split, each clip is left out of its own search (else it finds itself at distance 0),
+        # and so is the rest of its recording: a neighbouring segment of the same cry is no measure of a copy
+        groups = np.arange(len(train)) if train_recordings is None else np.unique(np.asarray(train_recordings),
+                                                                                     return_inverse=True)[1]
+        real_nearest = nearest(held_level, train_level, leave_one_out=groups if from_train else False)[0]
         blocks = None if clip_samples is None else mel_blocks(np.zeros((1, clip_samples), np.float32), bundle).shape[-1]
-        mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, from_train, p)
+        held_groups = groups if from_train else np.zeros(0, int)
+        mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, held_groups, p)
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
-        return cls(train, held[half_b], ref_features, np.asarray(heldout_audio[floor], np.float32),
-                   float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, train_mel, held_mel,
-                   mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train), p,
-                   np.concatenate(ref_pretrained) if ref_pretrained else np.zeros((0, 0)),
+        probs = probabilities(bundle, held[half_b], device)
+        return cls(train, train_level, held[half_b], held_level[half_b], ref_features,
+                   np.asarray(heldout_audio[floor], np.float32), target,
+                   float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, train_mel, held_mel, held_groups,
+                   mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train),
+                   np.zeros((0, 0)) if probs is None else probs, p, ref_pretrained, ref_pretrained_level,
                    None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train)  # fmt: skip
 
-    _ARRAYS = ("train", "ref", "floor_audio", "real_nearest", "train_mel", "held_mel", "centres", "real_share",
-               "ref_pretrained")
+    _ARRAYS = ("train", "train_level", "ref", "ref_level", "floor_audio", "real_nearest", "train_mel", "held_mel",
+               "held_groups", "centres", "real_share", "ref_probs", "ref_pretrained", "ref_pretrained_level")
 
     def save(self, path) -> None:
         """One .npz, no pickles: the arrays as they are, the rest as JSON. Written atomically."""
@@ -290,48 +463,86 @@ CHUNK = 256  # clips per pass when building a reference: memory holds one chunk'
 THRESHOLD_CLIPS = 128  # held-out clips the log-mel copy threshold is drawn from: each searches the whole training split
 
 
-def _mel_threshold(held_mel: np.ndarray, train_mel: np.ndarray, blocks: int, leave_one_out: bool, p: EvalParams) -> float:
-    """copy_percentile of held-out clips' distances (cut to `blocks`) to every window of the training split."""
+def _mel_threshold(held_mel: np.ndarray, train_mel: np.ndarray, blocks: int, groups: np.ndarray, p: EvalParams) -> float:
+    """copy_percentile of held-out clips' distances (cut to `blocks`) to every window of the training split.
+
+    groups: when held_mel is the training split itself, each row's recording: a row's search
+    skips every clip of its own recording. Empty: held_mel is held out, nothing to skip.
+    """
     rows = np.arange(len(held_mel))
     if len(rows) > THRESHOLD_CLIPS:
         rows = np.sort(np.random.default_rng(p.seed).choice(rows, THRESHOLD_CLIPS, replace=False))
-    if leave_one_out:  # held_mel is the training split itself: each row skips its own clip
-        dist = np.array([nearest_window(held_mel[[i], :, :blocks], np.delete(train_mel, i, axis=0))[0][0] for i in rows])
+    if len(groups):
+        dist = []
+        for i in rows:
+            others = train_mel[groups != groups[i]]
+            dist.append(nearest_window(held_mel[[i], :, :blocks], others)[0][0] if len(others) else np.inf)
+        dist = np.array(dist)
     else:
         dist = nearest_window(held_mel[rows][..., :blocks], train_mel)[0]
     return float(np.percentile(dist, p.copy_percentile))
 
 
-def _embed_in_chunks(bundle: dict, audio, mels, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """(embeddings, copy-check log-mel blocks) of every clip, CHUNK clips at a time, log-mels computed once per clip."""
-    vectors, blocks = [], []
+def _embed_in_chunks(bundle: dict, audio, mels, device: str, target_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(embeddings, level-normalised embeddings, copy-check log-mel blocks) of every clip, CHUNK clips at a time.
+
+    Log-mels are computed (or read) once per clip; the level-normalised ones are the same shifted.
+    """
+    vectors, levelled, blocks = [], [], []
     for i in range(0, len(audio), CHUNK):
-        chunk_mels = bundle_mels(bundle, audio[i:i + CHUNK] if mels is None else None,
-                                 mels=None if mels is None else mels[i:i + CHUNK])
+        clips = np.asarray(audio[i:i + CHUNK], np.float32)
+        chunk_mels = bundle_mels(bundle, clips if mels is None else None, mels=None if mels is None else mels[i:i + CHUNK])
         vectors.append(embed(bundle, None, device, mels=chunk_mels))
+        levelled.append(embed(bundle, None, device, mels=at_level(chunk_mels, target_db - level_db(clips), bundle)))
         blocks.append(mel_blocks(None, bundle, mels=chunk_mels))
-    return np.concatenate(vectors), np.concatenate(blocks)
+    return np.concatenate(vectors), np.concatenate(levelled), np.concatenate(blocks)
+
+
+def _pretrained_in_chunks(audio, rows: np.ndarray, device: str, target_db: float) -> tuple[np.ndarray, np.ndarray]:
+    """The pretrained embedding of audio[rows], as recorded and level-normalised ([0, 0] each when it isn't installed)."""
+    if not pretrained.available():
+        return np.zeros((0, 0)), np.zeros((0, 0))
+    raw, levelled = [], []
+    for part in np.array_split(rows, max(1, -(-len(rows) // CHUNK))):
+        clips = np.asarray(audio[part], np.float32)
+        raw.append(pretrained.embed(clips, device))
+        levelled.append(pretrained.embed(to_level(clips, target_db), device))
+    return np.concatenate(raw), np.concatenate(levelled)
+
+
+def to_level(audio: np.ndarray, target_db: float) -> np.ndarray:
+    """Each clip scaled to target_db (features.level_db); not clipped: it is only embedded, never played."""
+    return (audio * 10 ** ((target_db - level_db(audio)) / 20)[:, None]).astype(np.float32)
+
+
+def _distances(e: np.ndarray, ref: np.ndarray, p: EvalParams) -> dict:
+    """FAD, KID, precision, recall, density and coverage of one embedded set against one embedded reference."""
+    return {"fad": fad(e, ref, p), "kid": kid(e, ref, p)} | prdc(e, ref, p)
 
 
 def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | None = None) -> dict:
     """Every metric of one set of clips [N, samples] against the reference; labels: the intended categories."""
     mels = bundle_mels(bundle, audio)  # once, for the embedding, the classifier and the copy check
     e = embed(bundle, None, r.device, mels=mels)
+    e_level = embed(bundle, None, r.device, mels=at_level(mels, r.target_db - level_db(audio), bundle))
     feats = clip_features(audio)
-    dist, idx = nearest(e, r.train)
+    dist, idx = nearest(e_level, r.train_level)
     blocks = mel_blocks(None, bundle, mels=mels)
     mel_dist, mel_idx = nearest_window(blocks, r.train_mel)
     mel_threshold = r.mel_copy_threshold
     if r.mel_copy_blocks != blocks.shape[-1]:  # clips of another length than the reference was built for
-        mel_threshold = _mel_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.halves_from_train, r.params)
+        mel_threshold = _mel_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.held_groups, r.params)
     predicted = classify(bundle, None, r.device, mels=mels) if labels else None
+    probs = probabilities(bundle, e, r.device)
     return {
         "n": len(audio),
         "n_ref": len(r.ref),
         "device": r.device,
         "halves_from_train": r.halves_from_train,
-        "fad": fad(e, r.ref, r.params),
-        "kid": kid(e, r.ref, r.params),
+        **_distances(e, r.ref, r.params),
+        "level_normalised": _distances(e_level, r.ref_level, r.params) | {"target_db": r.target_db},
+        "classifier": class_scores(probs, r.ref_probs, list(bundle["classes"]), r.params)
+        if probs is not None and r.ref_probs.size and probs.shape[1] >= 2 else None,
         "pretrained": _pretrained_scores(r, audio),
         "wasserstein": {name: wasserstein(feats[name], r.ref_features[name]) for name in FEATURES},
         "features": feats,
@@ -347,6 +558,7 @@ def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | Non
         "per_category": _per_category(r, feats, labels, predicted),
         # kept so that sets can be compared with each other afterwards (cry_diffusion.tradeoff)
         "embeddings": e.tolist(),
+        "embeddings_level": e_level.tolist(),
     }
 
 
@@ -368,11 +580,13 @@ def _per_category(r: Reference, feats: dict, labels: list[str] | None, predicted
 
 
 def _pretrained_scores(r: Reference, audio: np.ndarray) -> dict | None:
-    """FAD and KID in the pretrained embedding: a ruler that never saw this dataset (None when it isn't installed)."""
+    """The distances in the pretrained embedding, as recorded and level-normalised: a ruler that never saw this dataset."""
     if not r.ref_pretrained.size:
         return None
     e = pretrained.embed(audio, r.device)
-    return {"fad": fad(e, r.ref_pretrained, r.params), "kid": kid(e, r.ref_pretrained, r.params)} | {
+    e_level = pretrained.embed(to_level(np.asarray(audio, np.float32), r.target_db), r.device)
+    return _distances(e, r.ref_pretrained, r.params) | {
+        "level_normalised": _distances(e_level, r.ref_pretrained_level, r.params)} | {
         k: v for k, v in pretrained.describe().items() if k in ("name", "trained_on", "dim")}
 
 

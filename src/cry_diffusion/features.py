@@ -2,8 +2,10 @@
 
 Per clip: f0 mean and range and the voiced fraction, the harmonics-to-noise ratio
 (both from one normalised autocorrelation per frame, as Praat does), spectral
-centroid and flatness, and the RMS envelope's level and spread. Real and generated
-clips are compared feature by feature with the Wasserstein-1 distance.
+centroid and flatness, the RMS envelope's level and spread, and the skew of its
+frame-to-frame changes (cries start abruptly and fade: positive; played backwards:
+negative, which no time-pooled embedding sees). Real and generated clips are compared
+feature by feature with the Wasserstein-1 distance.
 
     from cry_diffusion.features import clip_features, wasserstein
     table = clip_features(audio)               # {"f0_mean_hz": [..per clip..], ...}
@@ -14,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import wasserstein_distance
+from scipy.stats import skew, wasserstein_distance
 
 from . import SAMPLE_RATE
 from .params import Params
@@ -40,6 +42,7 @@ FEATURES = {
     "flatness": "spectral flatness",
     "rms_mean_db": "RMS level (dBFS)",
     "rms_std_db": "RMS envelope spread (dB)",
+    "onset_skew": "level-change skew (onsets +)",
 }
 
 
@@ -76,12 +79,29 @@ def _pitch(r: np.ndarray, p: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
     return SAMPLE_RATE / (lo + lag + np.clip(shift, -0.5, 0.5)), mid
 
 
+def _levels(frames: np.ndarray, p: FeatureParams) -> tuple[np.ndarray, np.ndarray]:
+    """(each frame's RMS in dBFS, which frames are sounding: within silence_db of the loudest)."""
+    rms_db = 20 * np.log10(np.maximum(np.sqrt((frames**2).mean(1)), 1e-5))
+    return rms_db, rms_db > max(rms_db.max() - p.silence_db, -90.0)
+
+
+def level_db(audio: np.ndarray, p: FeatureParams = FeatureParams()) -> np.ndarray:
+    """Each clip's level [N]: the mean dBFS of its sounding frames (the rms_mean_db feature, without the pitch work).
+
+    Gated, so the pauses between cry units don't make a sparse cry read quiet; the level
+    that evaluation brings clips to before its loudness-normalised distances.
+    """
+    out = []
+    for x in np.atleast_2d(audio):
+        rms_db, loud = _levels(_frames(np.asarray(x, np.float64), p), p)
+        out.append(rms_db[loud].mean() if loud.any() else rms_db.mean())
+    return np.array(out, np.float64)
+
+
 def features_of(x: np.ndarray, p: FeatureParams = FeatureParams()) -> dict[str, float]:
     """The features of one clip (NaN f0 values for a clip with no voiced frame)."""
     frames = _frames(np.asarray(x, np.float64), p)
-    rms = np.sqrt((frames**2).mean(1))
-    rms_db = 20 * np.log10(np.maximum(rms, 1e-5))
-    loud = rms_db > max(rms_db.max() - p.silence_db, -90.0)
+    rms_db, loud = _levels(frames, p)
     if not loud.any():  # digital silence (a collapsed model makes it): level only, the rest undefined
         return {name: np.nan for name in FEATURES} | {"voiced_fraction": 0.0, "rms_mean_db": float(rms_db.mean()), "rms_std_db": 0.0}
     r = _autocorrelation(frames[loud])
@@ -92,6 +112,7 @@ def features_of(x: np.ndarray, p: FeatureParams = FeatureParams()) -> dict[str, 
     spectrum = np.abs(np.fft.rfft(frames[loud] * np.hanning(frames.shape[1]), axis=1)) ** 2 + 1e-12
     freqs = np.fft.rfftfreq(frames.shape[1], 1 / SAMPLE_RATE)
     voiced_f0 = f0[voiced]
+    steps = np.diff(rms_db)[(loud[1:] | loud[:-1])]  # level changes into, within and out of sounding stretches
     return {
         "f0_mean_hz": float(voiced_f0.mean()) if voiced.any() else np.nan,
         "f0_range_hz": float(np.subtract(*np.percentile(voiced_f0, [90, 10]))) if voiced.any() else np.nan,
@@ -101,6 +122,7 @@ def features_of(x: np.ndarray, p: FeatureParams = FeatureParams()) -> dict[str, 
         "flatness": float(np.mean(np.exp(np.log(spectrum).mean(1)) / spectrum.mean(1))),
         "rms_mean_db": float(rms_db[loud].mean()),
         "rms_std_db": float(rms_db[loud].std()),
+        "onset_skew": float(skew(steps)) if len(steps) > 2 and steps.std() > 1e-9 else np.nan,
     }
 
 

@@ -4,8 +4,11 @@ Training keeps the EMA model every `train.snapshot_every` steps (cry_diffusion.t
 snapshot is sampled with the same sampler, clip count, length and seed as the final model's
 full chain, and scored against the same reference. The x axis is the training wall time the
 snapshot records (on the device it trained on), so the curve reads "quality after so many
-GPU minutes". Besides FAD, each acoustic feature gets its W1 distance with a bootstrap
-interval, and the clips' median against the real held-out clips' 10th-90th percentiles.
+GPU minutes". Besides FAD, KID, recall and coverage, each acoustic feature gets its W1
+distance with a bootstrap interval, and the clips' values are held to the real held-out
+clips' (`inside`): the bootstrap interval of their median lies within the real clips'
+10th-90th percentiles, and their own 10th-90th percentile spread is within a factor
+SPREAD_FACTOR of the real one, so that a set of identical median clips does not pass.
 
     from cry_diffusion import progress
     result = progress.measure(snapshot_paths, reference, bundle, n=16, seconds=1.0, steps=200)
@@ -24,6 +27,25 @@ from .generate import generate
 
 log = logging.getLogger("cry_diffusion.progress")
 REAL_RANGE = (10, 90)  # percentiles of the real clips' values that a generated median should fall between
+SPREAD_FACTOR = 2.0  # the generated clips' spread (REAL_RANGE's width) must be within this factor of the real clips'
+
+
+def inside(values, real_range: list | None, real_spread: float | None, n: int, p: EvalParams) -> dict:
+    """Whether one feature's clip values sit inside the real ones: median (with its bootstrap interval) and spread.
+
+    Passes when at least half of the n clips have a value, the median's interval lies in the
+    real range, and the values' REAL_RANGE width is within SPREAD_FACTOR of the real width.
+    """
+    x = finite(values)
+    if not len(x) or real_range is None:
+        return {"median": None, "low": None, "high": None, "spread_ratio": None, "inside": None}
+    rng = np.random.default_rng(p.seed)
+    low, high = interval([np.median(x[rng.integers(0, len(x), len(x))]) for _ in range(p.bootstrap)], p.confidence)
+    spread = float(np.subtract(*np.percentile(x, REAL_RANGE[::-1])))
+    ratio = spread / real_spread if real_spread else None
+    ok = (2 * len(x) >= n and real_range[0] <= low and high <= real_range[1]
+          and ratio is not None and 1 / SPREAD_FACTOR <= ratio <= SPREAD_FACTOR)  # fmt: skip
+    return {"median": float(np.median(x)), "low": low, "high": high, "spread_ratio": ratio, "inside": bool(ok)}
 
 
 def w1_interval(generated, real, p: EvalParams) -> dict:
@@ -60,20 +82,25 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
         audio, info = generate(path, n, seconds, steps, seed, labels="each", **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
         values = {name: finite(scores["features"][name]) for name in FEATURES}
-        medians = {name: float(np.median(x)) if len(x) else None for name, x in values.items()}
+        checks = {name: inside(scores["features"][name], ranges[name],
+                               None if ranges[name] is None else ranges[name][1] - ranges[name][0], n, ref.params)
+                  for name in FEATURES}  # fmt: skip
+        levelled = scores["level_normalised"]
         rows.append({
             "step": info["model_step"], "minutes": (info["model_elapsed_seconds"] or float("nan")) / 60,
             "trained_on": info["model_trained_on"], "sampled_on": info["device"], "sampler": info["sampler"],
             "n": scores["n"], "n_ref": scores["n_ref"], "fad": scores["fad"], "kid": scores["kid"],
+            "level_normalised": {k: levelled[k] for k in ("fad", "kid", "recall", "coverage")},
+            "recall": scores["recall"], "coverage": scores["coverage"],
+            "pretrained": None if not scores["pretrained"] else {k: scores["pretrained"][k] for k in ("fad", "kid", "recall", "coverage")},
             "wasserstein": {name: w1_interval(scores["features"][name], ref.ref_features[name], ref.params)
                             for name in FEATURES},
-            "median": medians,
+            "median": {name: checks[name]["median"] for name in FEATURES},
+            "median_interval": {name: [checks[name]["low"], checks[name]["high"]] for name in FEATURES},
+            "spread_ratio": {name: checks[name]["spread_ratio"] for name in FEATURES},
             "with_value": {name: len(x) for name, x in values.items()},  # f0 has none for an unvoiced clip
-            # inside the real range, by the median of at least half the clips
-            "inside": {name: None if medians[name] is None or ranges[name] is None else
-                       bool(2 * len(values[name]) >= n and ranges[name][0] <= medians[name] <= ranges[name][1])
-                       for name in FEATURES},
+            "inside": {name: checks[name]["inside"] for name in FEATURES},
         })  # fmt: skip
         log.info("step %d (%.1f min): FAD %.3g", rows[-1]["step"], rows[-1]["minutes"], scores["fad"]["value"])
     return {"steps": steps, "n": n, "seconds": seconds, "real_range": ranges, "percentiles": list(REAL_RANGE),
-            "rows": rows}
+            "spread_factor": SPREAD_FACTOR, "rows": rows}

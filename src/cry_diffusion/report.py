@@ -169,20 +169,41 @@ def _with_interval(d: dict | None, spec: str = ".3g") -> str:
     return f"{d['value']:{spec}} [{_fmt(d['low'], spec)}, {_fmt(d['high'], spec)}]"
 
 
+def fad_text(d: dict | None, spec: str = ".3g") -> str:
+    """A FAD as 'value [low, high]', with a dagger where too few clips per dimension let no interval cover (evaluate.fad)."""
+    text = _with_interval(d, spec)
+    return text + " \u2020" if d and d.get("value") is not None and not d.get("reliable", True) else text
+
+
+# The distance columns of the metrics table: (header, how to read its dict from one evaluation, is it a FAD)
+DISTANCES = (
+    ("FAD", lambda e: e["fad"], True),
+    ("KID", lambda e: e.get("kid"), False),
+    ("FAD, level-normalised", lambda e: (e.get("level_normalised") or {}).get("fad"), True),
+    ("KID, level-normalised", lambda e: (e.get("level_normalised") or {}).get("kid"), False),
+    ("FAD, pretrained", lambda e: (e.get("pretrained") or {}).get("fad"), True),
+    ("KID, pretrained", lambda e: (e.get("pretrained") or {}).get("kid"), False),
+    ("FAD, pretrained, level-normalised", lambda e: ((e.get("pretrained") or {}).get("level_normalised") or {}).get("fad"), True),
+    ("KID, pretrained, level-normalised", lambda e: ((e.get("pretrained") or {}).get("level_normalised") or {}).get("kid"), False),
+)
+# Fidelity and diversity, in each embedding (evaluate.prdc): (header, where its four measures live)
+PRDC_SPACES = (("in-domain", lambda e: e), ("pretrained", lambda e: e.get("pretrained")))
+
+
 def evaluation_row(label: str, e: dict, kind: str) -> dict:
-    """One line of the metrics table; `kind` (real, generated, baseline) colours it."""
+    """One line of the metrics tables; `kind` (real, generated, baseline) colours it."""
+    from .evaluate import CLASS_SCORES, PRDC
+
     nn, mel_nn = e["nearest_train"], e.get("nearest_train_mel")
+    classifier = e.get("classifier")
     return {
         "label": label,
         "kind": kind,
         "n": e["n"],
         "n_ref": e.get("n_ref"),
-        "fad": _with_interval(e["fad"]),
-        "fad_reliable": e["fad"].get("reliable", True),
-        "kid": _with_interval(e.get("kid")),
-        "pretrained_fad": _with_interval((e.get("pretrained") or {}).get("fad")),
-        "pretrained_fad_reliable": ((e.get("pretrained") or {}).get("fad") or {}).get("reliable", True),
-        "pretrained_kid": _with_interval((e.get("pretrained") or {}).get("kid")),
+        "distances": [fad_text(get(e)) if is_fad else _with_interval(get(e)) for _, get, is_fad in DISTANCES],
+        "prdc": [_with_interval((get(e) or {}).get(name), ".2f") for _, get in PRDC_SPACES for name in PRDC],
+        "classifier": None if not classifier else [_with_interval(classifier[k]) for k in CLASS_SCORES],
         "ndb": f"{e['ndb']['ndb']}/{e['ndb']['bins']}",
         "pairwise": f"{_fmt(e['pairwise'])} / {_fmt(e['pairwise_real'])}",
         "nearest": f"{nn['median']:.3g} (real {nn['real_median']:.3g})",
@@ -194,16 +215,40 @@ def evaluation_row(label: str, e: dict, kind: str) -> dict:
     }
 
 
+def _metric_tables(sets: list[tuple[str, dict, str]]) -> dict:
+    """The metrics tables' rows and headers, leaving out the columns no set has (the pretrained ones, without its wheel)."""
+    from .evaluate import CLASS_SCORES, PRDC
+
+    keep = [i for i, (_, get, _) in enumerate(DISTANCES) if any(get(e) for _, e, _ in sets)]
+    spaces = [i for i, (_, get) in enumerate(PRDC_SPACES) if any(get(e) and "recall" in get(e) for _, e, _ in sets)]
+    rows = [evaluation_row(*s) for s in sets]
+    for r in rows:
+        r["distances"] = [r["distances"][i] for i in keep]
+        r["prdc"] = [r["prdc"][i * len(PRDC) + j] for i in spaces for j in range(len(PRDC))]
+    return {"rows": rows, "distance_headers": [DISTANCES[i][0] for i in keep],
+            "prdc_headers": [f"{name}, {PRDC_SPACES[i][0]}" for i in spaces for name in PRDC],
+            "class_headers": list(CLASS_SCORES.values()) if any(r["classifier"] for r in rows) else []}
+
+
 def tradeoff_section(result: dict) -> dict:
     """The time-to-quality table: every step count against the full chain (cry_diffusion.tradeoff.compare)."""
-    from .features import FEATURES
+    from .tradeoff import LABELS
+
+    def diff(r, name):
+        if r["difference"] is None:
+            return "baseline"
+        text = _with_interval(r["difference"][name], "+.3g")
+        return text + " \u2020" if name == "fad" and not r["fad"].get("reliable", True) else text
 
     rows = [{"steps": r["steps"], "sampler": r["sampler"] or "", "n": r["n"],
              "wall": _fmt(r["wall_seconds_per_audio_second"], ".3f"), "speedup": _fmt(r["speedup"], ".1f"),
-             "fad": _with_interval(r["fad"]),
-             "fad_diff": "baseline" if r["difference"] is None else _with_interval(r["difference"]["fad"], "+.3g"),
-             "worse_on": ", ".join("FAD" if k == "fad" else FEATURES[k] for k in r["worse_on"]) or "nothing",
-             "no_worse": r["no_worse"]} for r in result["rows"]]  # fmt: skip
+             "kid": _with_interval(r.get("kid")), "kid_diff": diff(r, "kid"),
+             "recall": _with_interval(r.get("recall"), ".2f"), "recall_diff": diff(r, "recall"),
+             "coverage": _with_interval(r.get("coverage"), ".2f"), "coverage_diff": diff(r, "coverage"),
+             "fad": fad_text(r["fad"]), "fad_diff": diff(r, "fad"),
+             "worse_on": ", ".join(LABELS[k] for k in r["worse_on"]) or "nothing",
+             "better_on": ", ".join(LABELS[k] for k in r.get("better_on", [])) or "nothing",
+             "no_worse": r["no_worse"], "better": r.get("better", False)} for r in result["rows"]]  # fmt: skip
     return {"rows": rows, "fastest": result["fastest_no_worse"], "base_steps": result["base_steps"],
             "base_sampler": result["base_sampler"], "confidence": result["confidence"]}
 
@@ -218,14 +263,24 @@ def progress_section(result: dict, figure: str | Path) -> dict:
 
     low, high = result["percentiles"]
     ranges = result["real_range"]
+
+    def median(r, f):
+        lo, hi = r.get("median_interval", {}).get(f) or (None, None)
+        ratio = r.get("spread_ratio", {}).get(f)
+        return {"value": f"{_fmt(r['median'][f])} [{_fmt(lo)}, {_fmt(hi)}]", "inside": r["inside"][f],
+                "spread": _fmt(ratio, ".2f"), "of": f"{r['with_value'][f]}/{r['n']}"}
+
     return {
         "figure": png_uri(figure), "steps": result["steps"], "n": result["n"], "percentiles": f"{low}th-{high}th",
+        "spread_factor": result.get("spread_factor"),
         "features": [{"label": FEATURES[f], "range": "n/a" if ranges[f] is None else
                       f"{ranges[f][0]:.3g}-{ranges[f][1]:.3g}"} for f in PROGRESS_FEATURES],
         "rows": [{"step": r["step"], "minutes": _fmt(r["minutes"], ".3g"), "trained_on": r["trained_on"],
-                  "fad": _with_interval(r["fad"]), "reliable": r["fad"].get("reliable", True),
-                  "medians": [{"value": _fmt(r["median"][f]), "inside": r["inside"][f],
-                               "of": f"{r['with_value'][f]}/{r['n']}"} for f in PROGRESS_FEATURES]}
+                  "fad": fad_text(r["fad"]),
+                  "kid": _with_interval((r.get("level_normalised") or r).get("kid")),
+                  "recall": _with_interval((r.get("level_normalised") or r).get("recall"), ".2f"),
+                  "coverage": _with_interval((r.get("level_normalised") or r).get("coverage"), ".2f"),
+                  "medians": [median(r, f) for f in PROGRESS_FEATURES]}
                  for r in result["rows"]],
     }  # fmt: skip
 
@@ -245,9 +300,9 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
         "pretrained": {k: v for k, v in (e.get("pretrained") or {}).items() if k in ("name", "trained_on", "dim")} or None,
         "features": list(FEATURES.values()),
         "halves_from_train": e.get("halves_from_train", False),
-        "rows": [evaluation_row(labels["real"], references["real"], "real")]
-        + [evaluation_row(f"generated, {s} steps", evals[s], "generated") for s in sorted(evals, reverse=True)]
-        + [evaluation_row(labels[r], references[r], "baseline") for r in ("tones", "noise")],
+        **_metric_tables([(labels["real"], references["real"], "real")]
+                         + [(f"generated, {s} steps", evals[s], "generated") for s in sorted(evals, reverse=True)]
+                         + [(labels[r], references[r], "baseline") for r in ("tones", "noise")]),
         "figures": {key: png_uri(path) for key, path in figures.items()},
         "pairs_steps": top,
         "per_category": [{"category": c, "n": v["n"], "n_ref": v["n_ref"], "accuracy": _fmt(v["accuracy"], ".2f"),

@@ -19,7 +19,8 @@ try:
                                    train_mels=segment.Rows(mels, train["index"]),
                                    heldout_mels=segment.Rows(mels, heldout["index"]),
                                    train_labels=train["category"].tolist(), heldout_labels=heldout["category"].tolist(),
-                                   clip_samples=round(p.seconds * SAMPLE_RATE))  # fmt: skip
+                                   clip_samples=round(p.seconds * SAMPLE_RATE),
+                                   train_recordings=train["recording"].tolist())  # fmt: skip
 except ValueError as exc:
     raise ValueError(f"dataset {snakemake.wildcards.dataset}: {exc}") from None  # noqa: F821
 log.info("on %s: %d training and %d held-out segments%s; copy threshold %.4g", ref.device, len(train), len(heldout),

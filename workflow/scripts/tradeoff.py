@@ -10,6 +10,6 @@ p = snakemake.params  # noqa: F821
 evals = {s: json.loads(open(path).read()) for s, path in zip(p.steps, snakemake.input.evaluations)}  # noqa: F821
 ref = evaluate.Reference.load(snakemake.input.reference)  # noqa: F821
 base = p.base if p.base in evals else max(evals)  # the full ancestral chain when it was sampled
-result = tradeoff.compare(evals, ref.ref, ref.ref_features, evaluate.EvalParams.from_dict(p.evaluation), base)
+result = tradeoff.compare(evals, ref.ref_level, ref.ref_features, evaluate.EvalParams.from_dict(p.evaluation), base)
 log.info("fastest no worse than %s steps: %s", base, result["fastest_no_worse"])
 atomic.write_text(snakemake.output[0], json.dumps(result, indent=1))  # noqa: F821
