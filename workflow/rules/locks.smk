@@ -9,42 +9,31 @@ LOCKS = Path(".snakemake") / "locks"  # Snakemake's file persistence, under the 
 # onstart writes cry-diffusion-PID.holder there, holding the machine's name: which machine's run holds the locks
 
 
-def _ancestors():
-    pids, pid = set(), os.getpid()
-    while pid > 1:
-        pids.add(pid)
-        try:
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            break
-    return pids
-
-
 def _run_processes(folder):
     """(pid, command) of each process on this machine that belongs to a run in `folder`: Snakemake
     itself, a job it started (.snakemake/scripts/...) or a training process left running without it."""
-    found, mine = [], _ancestors()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) in mine:
+    import psutil  # a dependency of Snakemake's
+
+    mine = {os.getpid()} | {p.pid for p in psutil.Process().parents()}
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        argv = proc.info["cmdline"] or []
+        if proc.info["pid"] in mine or not any("snakemake" in a or "cry_diffusion" in a for a in argv):
             continue
         try:
-            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
-        except OSError:
+            cwd = os.path.realpath(proc.cwd())
+        except psutil.NoSuchProcess:
             continue
-        if not any("snakemake" in a or "cry_diffusion" in a for a in argv):
-            continue
-        try:
-            cwd = os.path.realpath(entry / "cwd")
-        except OSError:
+        except psutil.Error:
             cwd = None  # another user's: it may be in this folder, so it counts
         if cwd is None or cwd == folder or cwd.startswith(folder + os.sep):
-            found.append((int(entry.name), " ".join(filter(None, argv))[:80]))
+            found.append((proc.info["pid"], " ".join(argv)[:80]))
     return found
 
 
 def clear_stale_locks():
     """Remove Snakemake's locks when no run that could hold them is alive; else say in one line what holds them."""
-    if not workflow.is_main_process or not list(LOCKS.glob("*.lock")) or not Path("/proc/self").exists():
+    if not workflow.is_main_process or not list(LOCKS.glob("*.lock")):
         return
     elsewhere = sorted({p.read_text().strip() for p in LOCKS.glob("*.holder")} - {socket.gethostname()})
     if elsewhere:  # processes on another machine sharing this folder can't be seen from here
