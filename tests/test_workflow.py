@@ -302,6 +302,9 @@ def test_a_dataset_with_nothing_to_train_on_stops_at_segment(tmp_path, contents)
     log = (tmp_path / "results" / "logs" / "bare" / "segment.log").read_text()
     expected = "no files under its root" if contents == "nothing" else "no audio left to cut into segments: 3 files: 3 rejected (empty, silent, unreadable)"
     assert f"dataset bare: nothing to train on: {expected}" in log and "lower heldout_fraction" in log, log[-1500:]
+    # and on the console, where the user is looking (profiles/default: show-failed-logs), as the log's last line
+    assert f"segment failed: dataset bare: nothing to train on: {expected}" in proc.stdout + proc.stderr
+    assert log.strip().splitlines()[-1].startswith("segment failed: dataset bare: nothing to train on")
     ran = {p.stem for p in (tmp_path / "results" / "logs" / "bare").glob("*.log")}
     assert ran == {"ingest", "segment"}, ran
 

@@ -287,7 +287,9 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             bad = (~torch.isfinite(losses)).nonzero()
             if len(bad):  # raised before any checkpoint of this state: the last good one stays newest
                 first = step - len(window) + 1 + int(bad[0])
-                raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}")
+                raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}: lower "
+                                         "train.learning_rate or train.grad_clip and run again (a new run; "
+                                         f"{checkpoint_dir} keeps this one's last good state)")
             now = time.perf_counter()
             rate, mean = (step - step_window) / (now - t_window), float(losses.mean())
             if rank == 0:

@@ -53,7 +53,8 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     if model_config.get("conditional"):
         class_names = sorted(set(rows["category"]) - {""})
         if not class_names:
-            raise ValueError(f"model.conditional is on but {table_csv} has no categories to condition on")
+            raise ValueError(f"model.conditional is on but {table_csv} has no categories to condition on: give the "
+                             "dataset categories (its category: setting) or set model.conditional: false")
         known = {name: k for k, name in enumerate(class_names)}
         # unlabelled segments train the null class, as label dropout does
         labels = rows["category"].map(lambda c: known.get(c, len(class_names))).to_numpy()
