@@ -192,3 +192,18 @@ def test_torchrun_two_processes(tmp_path):
     assert not torch.equal(last["rng"][0]["data"], last["rng"][1]["data"])  # ...drawing different crops
     assert [int(r["step"]) for r in read_csv(tmp_path / "loss.csv")] == [10, 20, 30]
     assert all(math.isfinite(float(r["loss"])) for r in read_csv(tmp_path / "loss.csv"))
+
+
+def test_uncategorised_segments_train_the_null_class(tmp_path, one_thread):
+    """Label num_classes is the null class: a conditional model trains on segments that have no category."""
+    segments, labels = tones(per_freq=2, seconds=0.25)
+    labels[-1] = len(FREQS)  # one segment without a category
+    model_params = ModelParams(residual_layers=2, residual_channels=8, dilation_cycle=2, num_classes=len(FREQS))
+    tp = TrainParams(steps=4, batch_size=4, crop_samples=1000, checkpoint_every=4, log_every=2, threads=1)
+    out = train(segments, labels, model_params, DiffusionParams(), tp, tmp_path / "model.pt", tmp_path / "ckpt",
+                tmp_path / "loss.csv", class_names=["low", "high"])
+    assert torch.load(out, weights_only=True)["step"] == 4
+    labels[-1] = len(FREQS) + 1  # past the null class: a mistake
+    with pytest.raises(ValueError, match=r"need one label in \[0, 2\] per segment"):
+        train(segments, labels, model_params, DiffusionParams(), tp, tmp_path / "m2.pt", tmp_path / "c2", tmp_path / "l2.csv",
+              class_names=["low", "high"])

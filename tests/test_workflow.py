@@ -61,8 +61,10 @@ def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf")
     # A user corpus that mixes good and bad files, the same as the unit tests use.
     make_bad_corpus(workdir / "corpus")
-    # outside any category folder: kept uncategorised, and every later stage must cope (it once crashed `embedding`)
+    # outside any category folder: kept uncategorised, and every later stage must cope (it once crashed `embedding`);
+    # two of them, so that one lands in the training split and trains the conditional model's null class
     write(workdir / "corpus" / "loose.wav", tone(520, 1.0, 16000), 16000)
+    write(workdir / "corpus" / "loose2.wav", tone(700, 1.0, 16000), 16000)
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "results/report.html")
     return workdir
@@ -95,8 +97,11 @@ def test_bad_files_are_listed_and_the_rest_processed(run):
     assert m.loc["hunger/silent.wav", "reason"].startswith("silent")
     seg = pd.read_csv(run / "results" / "messy" / "segments.csv")
     assert set(seg.path.map(lambda p: p.split("corpus/")[-1])) == {"pain/good_44k.wav", "pain/good_stereo_22k.wav",
-                                                                   "hunger/good.flac", "loose.wav"}  # fmt: skip
-    assert len(seg) == 4 + 3 + 2 + 2  # 2.3 s, 1.6 s, 1.2 s, 1.0 s in 0.5 s segments, remainders dropped
+                                                                   "hunger/good.flac", "loose.wav", "loose2.wav"}  # fmt: skip
+    assert len(seg) == 4 + 3 + 2 + 2 + 2  # 2.3 s, 1.6 s, 1.2 s, 1.0 s, 1.0 s in 0.5 s segments, remainders dropped
+    # one uncategorised file on each side of the split: the conditional model trained on one (as its null class)
+    assert set(seg.loc[seg.category.fillna("") == "", "split"]) == {"train", "heldout"}
+    assert "uncategorised: they train the null" in (run / "results" / "logs" / "messy" / "train.log").read_text()
     assert m.loc["loose.wav", "status"] == "ok" and "uncategorised" in m.loc["loose.wav", "reason"]
 
 

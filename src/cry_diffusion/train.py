@@ -131,7 +131,7 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
     """Train (or resume) and write the EMA model to `out_path`; returns out_path.
 
     segments: float32 [N, samples] (a np.memmap is fine: only the crops are read);
-    labels: int [N] in [0, num_classes) for a class-conditional model, else None;
+    labels: int [N] in [0, num_classes] for a class-conditional model (num_classes: the null class), else None;
     padded: int [N] zero samples padded onto each segment's end (None: none), which
     train_params.padding masks out of the loss or drops.
     """
@@ -140,8 +140,9 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
         raise ValueError(f"segments must be a non-empty [N, samples] array, got shape {segments.shape}")
     if (labels is not None) != (n_classes > 0):
         raise ValueError("labels are needed exactly when model_params.num_classes > 0")
-    if labels is not None and (len(labels) != len(segments) or labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"need one label in [0, {n_classes}) per segment")
+    # label n_classes is the null class: an uncategorised segment trains it, as label dropout does
+    if labels is not None and (len(labels) != len(segments) or labels.min() < 0 or labels.max() > n_classes):
+        raise ValueError(f"need one label in [0, {n_classes}] per segment ({n_classes}: the null class)")
     if class_names is not None and len(class_names) != n_classes:
         raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
     if tp.precision not in PRECISIONS or tp.compile not in ("auto", "on", "off") or tp.padding not in PADDING:
