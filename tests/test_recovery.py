@@ -28,13 +28,19 @@ KILLED = {
 TRAINED = "results/embedded/loss.csv"  # the README's command, with the training stage as its target
 
 
-def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
-    """SIGKILL to the whole process group (as the OOM killer or a power cut leaves things): the same command resumes."""
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(KILLED))
-    command = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path),
-               "--cores", "2", TRAINED]  # fmt: skip
-    first = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    checkpoints = tmp_path / "results" / "embedded" / "checkpoints"
+def command(workdir, target=TRAINED):
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+            "--cores", "2", target]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory):
+    """A training run SIGKILLed with its whole process group (as the OOM killer or a power cut leaves things),
+    then the same command again -> (workdir, the step killed at, the second run)."""
+    workdir = tmp_path_factory.mktemp("killed")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(KILLED))
+    first = subprocess.Popen(command(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    checkpoints = workdir / "results" / "embedded" / "checkpoints"
     deadline = time.monotonic() + 240
     try:
         while not list(checkpoints.glob("*/step-*.pt")):
@@ -44,15 +50,28 @@ def test_sigkill_mid_training_then_the_same_command_resumes(tmp_path):
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    assert list((tmp_path / ".snakemake" / "locks").glob("*.lock")), "the kill left no lock: nothing was tested"
+    assert list((workdir / ".snakemake" / "locks").glob("*.lock")), "the kill left no lock: nothing was tested"
     killed_at = max(int(p.stem.split("-")[1]) for p in checkpoints.glob("*/step-*.pt"))
-    assert killed_at < 120
+    return workdir, killed_at, subprocess.run(command(workdir), capture_output=True, text=True)
 
-    again = subprocess.run(command, capture_output=True, text=True)
+
+def test_sigkill_mid_training_then_the_same_command_resumes(killed):
+    workdir, killed_at, again = killed
     said = again.stdout + again.stderr
-    assert again.returncode == 0, said[-4000:]
+    assert killed_at < 120 and again.returncode == 0, said[-4000:]
     assert "removed the locks a killed run left" in said
-    log = (tmp_path / "results" / "logs" / "embedded" / "train.log").read_text()
+    log = (workdir / "results" / "logs" / "embedded" / "train.log").read_text()
     assert "resuming from" in log, log[-2000:]
-    loss = pd.read_csv(tmp_path / TRAINED)
+    loss = pd.read_csv(workdir / TRAINED)
     assert loss["step"].tolist() == list(range(10, 121, 10))  # the rows before the kill too
+
+
+def test_an_unreadable_model_file_is_one_line_naming_it(killed):
+    workdir = killed[0]
+    model = workdir / "results" / "embedded" / "model.pt"
+    model.write_bytes(model.read_bytes()[:3000])
+    proc = subprocess.run(command(workdir, "results/embedded/samples/steps-6/samples.npy"), capture_output=True, text=True)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert ("sample failed: dataset embedded: results/embedded/model.pt is unreadable (PytorchStreamReader failed "
+            "reading zip archive: failed finding central directory): delete it and run the same command again") in said

@@ -65,6 +65,11 @@ def run(tmp_path_factory):
     # two of them, so that one lands in the training split and trains the conditional model's null class
     write(workdir / "corpus" / "loose.wav", tone(520, 1.0, 16000), 16000)
     write(workdir / "corpus" / "loose2.wav", tone(700, 1.0, 16000), 16000)
+    # One dataset trained part-way, its newest checkpoint cut short (a full disk): the run resumes from the one before
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY | {"train": TINY["train"] | {"steps": 20}}))
+    snakemake(workdir, "--cores", "2", "results/messy/model.pt")
+    [newest] = (workdir / "results" / "messy" / "checkpoints").glob("*/step-0000020.pt")
+    newest.write_bytes(newest.read_bytes()[:2000])
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "results/report.html")
     return workdir
@@ -109,6 +114,9 @@ def test_report_opens_with_images_and_playable_audio(run):
     html = run / "results" / "report.html"
     text = html.read_text()
     assert "messy" in text and "unreadable" in text
+    # the cut-short checkpoint, named in the training log and in the report
+    assert "step-0000020.pt is unreadable" in (run / "results" / "logs" / "messy" / "train.log").read_text()
+    assert text.count("Unreadable checkpoint passed over:</span> step-0000020.pt: ") == 1
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
