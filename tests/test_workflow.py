@@ -237,6 +237,26 @@ def test_training_change_retrains_and_resamples_only(run):
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
 
+TORCH_STAGES_AND_AFTER = {"train", "loss_figure", "sample", "embedding", "reference", "evaluate", "tradeoff", "figures",
+                          "progress", "report"}  # fmt: skip
+
+
+@pytest.mark.parametrize("edit, expected", [
+    # how often training logs and checkpoints: the same weights, so nothing reruns
+    ({"train": TINY["train"] | {"log_every": 10, "checkpoint_every": 5}}, set()),
+    # `auto` resolved to this machine's device, which is the CPU: the same run as `cpu`
+    ({"device": "cpu"}, set()),
+    # what `auto` resolves to on a GPU machine: the CPU's results are not reused there
+    ({"device": "cuda"}, TORCH_STAGES_AND_AFTER),
+])  # fmt: skip
+def test_only_what_changes_results_reruns(run, edit, expected):
+    (run / "config.yaml").write_text(yaml.safe_dump(TINY | edit))
+    try:
+        assert planned_rules(run) == expected
+    finally:
+        (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
 def test_trained_and_sampled_outputs(run):
     import torch  # noqa: PLC0415 (only this test needs it)
 

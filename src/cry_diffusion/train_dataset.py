@@ -30,7 +30,8 @@ from .train import TrainParams, train
 
 log = logging.getLogger("cry_diffusion.train")
 
-# Settings that don't change what is learned: a run with other values resumes the same checkpoints.
+# Settings that don't change what is learned: a run with other values resumes the same checkpoints. (The workflow
+# also keeps log_every and checkpoint_every out of the train rule's rerun check: workflow/rules/common.smk, CADENCE.)
 NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "layer_kernel", "snapshot_every")
 
 
