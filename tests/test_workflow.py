@@ -440,3 +440,11 @@ def test_real_layouts_rerun_only_what_a_change_touches(real):
     listing = real / "listed corpus" / "ma liste.csv"
     listing.write_text(listing.read_text() + "bad/hunger/good.flac,hunger,,\n", encoding="utf-8")
     assert planned_rules(real, targets[1]) == {"ingest", "segment"}
+
+
+def test_every_rule_has_a_log_and_a_benchmark():
+    import re
+
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+            assert "    log:" in body and "    benchmark:" in body, f"{smk.name}: rule {name}"

@@ -89,6 +89,8 @@ rule tradeoff:
         code=code_hash("tradeoff.py"),
     log:
         "results/logs/{dataset}/tradeoff.log",
+    benchmark:
+        "results/benchmarks/{dataset}/tradeoff.tsv"
     conda:
         "../../envs/torch.yaml"
     script:

@@ -66,6 +66,8 @@ rule loss_figure:
         code=code_hash("loss_figure.py"),
     log:
         "results/logs/{dataset}/loss_figure.log",
+    benchmark:
+        "results/benchmarks/{dataset}/loss_figure.tsv"
     conda:
         "../../envs/data.yaml"
     script:
