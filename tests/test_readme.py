@@ -1,5 +1,5 @@
-"""Every snakemake command we print runs as printed: README.md's code blocks and the usage lines
-at the top of the Snakefile, configs and profiles, each dry-run (-n) in a clean copy of the repo.
+"""Every snakemake command we print runs as printed: the code blocks of README.md and docs/*.md, and the
+usage lines at the top of the Snakefile, configs and profiles, each dry-run (-n) in a clean copy of the repo.
 
 Snakemake reads every word after an option that takes several values (--resources,
 --configfile, --forcerun) as one more value, so a target placed after one is swallowed; a
@@ -25,13 +25,13 @@ HEADERS = ["Snakefile", "config.yaml", "config.paper.yaml", "benchmarks/quality.
 
 
 def documented_commands() -> list[tuple[str, list[str]]]:
-    """(where, argv) for each snakemake command in the README's code blocks and the files' header comments."""
+    """(where, argv) for each snakemake command in the README's and docs' code blocks and the files' header comments."""
     found = []
-    readme = (REPO / "README.md").read_text()
-    for block in re.findall(r"^```[a-z]*\n(.*?)^```", readme, re.S | re.M):
-        for line in block.splitlines():
-            for part in line.split("&&"):
-                found.append(("README.md", part))
+    for page in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        for block in re.findall(r"^```[a-z]*\n(.*?)^```", page.read_text(), re.S | re.M):
+            for line in block.splitlines():
+                for part in line.split("&&"):
+                    found.append((str(page.relative_to(REPO)), part))
     for name in HEADERS:
         for line in (REPO / name).read_text().splitlines():
             if line.startswith("#"):

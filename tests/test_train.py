@@ -192,3 +192,47 @@ def test_torchrun_two_processes(tmp_path):
     assert not torch.equal(last["rng"][0]["data"], last["rng"][1]["data"])  # ...drawing different crops
     assert [int(r["step"]) for r in read_csv(tmp_path / "loss.csv")] == [10, 20, 30]
     assert all(math.isfinite(float(r["loss"])) for r in read_csv(tmp_path / "loss.csv"))
+
+
+def test_uncategorised_segments_train_the_null_class(tmp_path, one_thread):
+    """Label num_classes is the null class: a conditional model trains on segments that have no category."""
+    segments, labels = tones(per_freq=2, seconds=0.25)
+    labels[-1] = len(FREQS)  # one segment without a category
+    model_params = ModelParams(residual_layers=2, residual_channels=8, dilation_cycle=2, num_classes=len(FREQS))
+    tp = TrainParams(steps=4, batch_size=4, crop_samples=1000, checkpoint_every=4, log_every=2, threads=1)
+    out = train(segments, labels, model_params, DiffusionParams(), tp, tmp_path / "model.pt", tmp_path / "ckpt",
+                tmp_path / "loss.csv", class_names=["low", "high"])
+    assert torch.load(out, weights_only=True)["step"] == 4
+    labels[-1] = len(FREQS) + 1  # past the null class: a mistake
+    with pytest.raises(ValueError, match=r"need one label in \[0, 2\] per segment"):
+        train(segments, labels, model_params, DiffusionParams(), tp, tmp_path / "m2.pt", tmp_path / "c2", tmp_path / "l2.csv",
+              class_names=["low", "high"])
+
+
+def test_a_cut_short_checkpoint_is_named_and_the_one_before_it_used(tmp_path, one_thread, caplog):
+    segments, _ = tones(per_freq=2, seconds=0.25)
+    model_params = ModelParams(residual_layers=2, residual_channels=8, dilation_cycle=2)
+    run = lambda steps: train(segments, None, model_params, DiffusionParams(),  # noqa: E731
+                              TrainParams(steps=steps, batch_size=2, crop_samples=1000, checkpoint_every=4, log_every=2,
+                                          threads=1),
+                              tmp_path / "model.pt", tmp_path / "ckpt", tmp_path / "loss.csv")  # fmt: skip
+    run(8)
+    newest = tmp_path / "ckpt" / "step-0000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # a copy interrupted, a full disk
+    with caplog.at_level("WARNING", logger="cry_diffusion.train"):
+        run(12)
+    assert "step-0000008.pt is unreadable (PytorchStreamReader failed" in caplog.text and "resuming from the one before it" in caplog.text
+    saved = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert saved["step"] == 12 and saved["unreadable_checkpoints"][0].startswith("step-0000008.pt: ")
+    assert [int(r["step"]) for r in read_csv(tmp_path / "loss.csv")] == list(range(2, 13, 2))
+    assert [p.name for p in checkpoints(tmp_path / "ckpt")] == ["step-0000008.pt", "step-0000012.pt"]  # rewritten whole
+
+    for path in checkpoints(tmp_path / "ckpt"):
+        path.write_bytes(b"")
+    with pytest.raises(ValueError, match="no readable checkpoint in .*ckpt .*remove that folder"):
+        run(16)
+
+    model = tmp_path / "model.pt"
+    model.write_bytes(model.read_bytes()[:500])
+    with pytest.raises(ValueError, match=r"model\.pt is unreadable \(.*\): delete it and run the same command again"):
+        load_model(model)

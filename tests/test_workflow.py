@@ -61,8 +61,15 @@ def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("wf")
     # A user corpus that mixes good and bad files, the same as the unit tests use.
     make_bad_corpus(workdir / "corpus")
-    # outside any category folder: kept uncategorised, and every later stage must cope (it once crashed `embedding`)
+    # outside any category folder: kept uncategorised, and every later stage must cope (it once crashed `embedding`);
+    # two of them, so that one lands in the training split and trains the conditional model's null class
     write(workdir / "corpus" / "loose.wav", tone(520, 1.0, 16000), 16000)
+    write(workdir / "corpus" / "loose2.wav", tone(700, 1.0, 16000), 16000)
+    # One dataset trained part-way, its newest checkpoint cut short (a full disk): the run resumes from the one before
+    (workdir / "config.yaml").write_text(yaml.safe_dump(TINY | {"train": TINY["train"] | {"steps": 20}}))
+    snakemake(workdir, "--cores", "2", "results/messy/model.pt")
+    [newest] = (workdir / "results" / "messy" / "checkpoints").glob("*/step-0000020.pt")
+    newest.write_bytes(newest.read_bytes()[:2000])
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
     snakemake(workdir, "--cores", "2", "results/report.html")
     return workdir
@@ -95,8 +102,11 @@ def test_bad_files_are_listed_and_the_rest_processed(run):
     assert m.loc["hunger/silent.wav", "reason"].startswith("silent")
     seg = pd.read_csv(run / "results" / "messy" / "segments.csv")
     assert set(seg.path.map(lambda p: p.split("corpus/")[-1])) == {"pain/good_44k.wav", "pain/good_stereo_22k.wav",
-                                                                   "hunger/good.flac", "loose.wav"}  # fmt: skip
-    assert len(seg) == 4 + 3 + 2 + 2  # 2.3 s, 1.6 s, 1.2 s, 1.0 s in 0.5 s segments, remainders dropped
+                                                                   "hunger/good.flac", "loose.wav", "loose2.wav"}  # fmt: skip
+    assert len(seg) == 4 + 3 + 2 + 2 + 2  # 2.3 s, 1.6 s, 1.2 s, 1.0 s, 1.0 s in 0.5 s segments, remainders dropped
+    # one uncategorised file on each side of the split: the conditional model trained on one (as its null class)
+    assert set(seg.loc[seg.category.fillna("") == "", "split"]) == {"train", "heldout"}
+    assert "uncategorised: they train the null" in (run / "results" / "logs" / "messy" / "train.log").read_text()
     assert m.loc["loose.wav", "status"] == "ok" and "uncategorised" in m.loc["loose.wav", "reason"]
 
 
@@ -104,6 +114,9 @@ def test_report_opens_with_images_and_playable_audio(run):
     html = run / "results" / "report.html"
     text = html.read_text()
     assert "messy" in text and "unreadable" in text
+    # the cut-short checkpoint, named in the training log and in the report
+    assert "step-0000020.pt is unreadable" in (run / "results" / "logs" / "messy" / "train.log").read_text()
+    assert text.count("Unreadable checkpoint passed over:</span> step-0000020.pt: ") == 1
     if not browser.available():
         pytest.skip("headless Chromium not installed (.ci/run installs it)")
     seen = browser.inspect(html)
@@ -224,6 +237,26 @@ def test_training_change_retrains_and_resamples_only(run):
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
 
+TORCH_STAGES_AND_AFTER = {"train", "loss_figure", "sample", "embedding", "reference", "evaluate", "tradeoff", "figures",
+                          "progress", "report"}  # fmt: skip
+
+
+@pytest.mark.parametrize("edit, expected", [
+    # how often training logs and checkpoints: the same weights, so nothing reruns
+    ({"train": TINY["train"] | {"log_every": 10, "checkpoint_every": 5}}, set()),
+    # `auto` resolved to this machine's device, which is the CPU: the same run as `cpu`
+    ({"device": "cpu"}, set()),
+    # what `auto` resolves to on a GPU machine: the CPU's results are not reused there
+    ({"device": "cuda"}, TORCH_STAGES_AND_AFTER),
+])  # fmt: skip
+def test_only_what_changes_results_reruns(run, edit, expected):
+    (run / "config.yaml").write_text(yaml.safe_dump(TINY | edit))
+    try:
+        assert planned_rules(run) == expected
+    finally:
+        (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
 def test_trained_and_sampled_outputs(run):
     import torch  # noqa: PLC0415 (only this test needs it)
 
@@ -302,6 +335,9 @@ def test_a_dataset_with_nothing_to_train_on_stops_at_segment(tmp_path, contents)
     log = (tmp_path / "results" / "logs" / "bare" / "segment.log").read_text()
     expected = "no files under its root" if contents == "nothing" else "no audio left to cut into segments: 3 files: 3 rejected (empty, silent, unreadable)"
     assert f"dataset bare: nothing to train on: {expected}" in log and "lower heldout_fraction" in log, log[-1500:]
+    # and on the console, where the user is looking (profiles/default: show-failed-logs), as the log's last line
+    assert f"segment failed: dataset bare: nothing to train on: {expected}" in proc.stdout + proc.stderr
+    assert log.strip().splitlines()[-1].startswith("segment failed: dataset bare: nothing to train on")
     ran = {p.stem for p in (tmp_path / "results" / "logs" / "bare").glob("*.log")}
     assert ran == {"ingest", "segment"}, ran
 
@@ -404,3 +440,11 @@ def test_real_layouts_rerun_only_what_a_change_touches(real):
     listing = real / "listed corpus" / "ma liste.csv"
     listing.write_text(listing.read_text() + "bad/hunger/good.flac,hunger,,\n", encoding="utf-8")
     assert planned_rules(real, targets[1]) == {"ingest", "segment"}
+
+
+def test_every_rule_has_a_log_and_a_benchmark():
+    import re
+
+    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
+        for name, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", smk.read_text(), re.S | re.M):
+            assert "    log:" in body and "    benchmark:" in body, f"{smk.name}: rule {name}"

@@ -23,6 +23,42 @@ def checkpoints(folder) -> list[Path]:
     return sorted(Path(folder).glob("step-*.pt"))
 
 
+def newest_readable(folder) -> tuple[list[tuple[Path, str]], dict | None]:
+    """(the unreadable checkpoints newer than it, each with why; the newest checkpoint torch can load, or None).
+
+    A checkpoint cut short (a full disk, a copy interrupted, a file system's fault) is passed over for
+    the one before it, which KEEP holds back for this.
+    """
+    skipped = []
+    for path in reversed(checkpoints(folder)):
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or "step" not in state:
+                raise ValueError("not a training checkpoint")
+            return skipped, state
+        except Exception as exc:  # noqa: BLE001 (torch raises RuntimeError, EOFError, UnpicklingError ... here)
+            skipped.append((path, _why(exc)))
+    return skipped, None
+
+
+def _why(exc: Exception) -> str:
+    """torch's error in a few words: its first sentence, on one line."""
+    return " ".join(str(exc).split()).split(". ")[0][:160] or type(exc).__name__
+
+
+class UnreadableModel(ValueError):
+    """A model file torch can't load: named, with how to get it back."""
+
+
+def read_model(path) -> dict:
+    """A model file (train's output, or a snapshot) as saved; an unreadable one is a one-line error saying how to rebuild it."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 (a cut-short file raises RuntimeError, EOFError, UnpicklingError ...)
+        raise UnreadableModel(f"{path} is unreadable ({_why(exc)}): delete it and run the same command again; the train "
+                              "stage rebuilds it from the run's newest checkpoint") from None
+
+
 def step_of(path) -> int:
     """The step a checkpoint's file name says."""
     return int(Path(path).stem.split("-")[1])

@@ -19,6 +19,7 @@ import torch
 
 from . import SAMPLE_RATE
 from .audio import write_wav
+from .checkpoint import read_model
 from .diffusion import DDIM_SPACINGS, DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
 from .runtime import amp_dtype, prepare, resolve_device
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def load_model(path, device="auto") -> tuple[DiffWave, dict]:
     """A model file from cry_diffusion.train -> (DiffWave holding its EMA weights, in eval mode; the file's dict)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_model(path)
     model = DiffWave(ModelParams.from_dict(ckpt["model_params"]))
     model.load_state_dict(ckpt["model"])
     return model.to(resolve_device(device)).eval(), ckpt

@@ -118,6 +118,7 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
         "step": checkpoint["step"],
         "smoke_test": checkpoint["step"] < SMOKE_TEST_STEPS,
         "smoke_test_steps": SMOKE_TEST_STEPS,
+        "unreadable_checkpoints": checkpoint.get("unreadable_checkpoints", []),
         "settings": {
             **{f"model.{k}": v for k, v in checkpoint["model_params"].items()},
             **{f"diffusion.{k}": v for k, v in checkpoint["diffusion_params"].items()},

@@ -28,14 +28,16 @@ _done = False
 
 
 def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
-    """"auto" or None -> cuda:LOCAL_RANK when a GPU is visible, else cpu; anything else as torch reads it.
+    """"auto" or None -> cuda:LOCAL_RANK when a GPU is visible, else cpu; "cuda" -> cuda:LOCAL_RANK; anything
+    else as torch reads it.
 
-    LOCAL_RANK (set by torchrun, 0 otherwise) gives each process of a multi-GPU run its own card.
+    LOCAL_RANK (set by torchrun, 0 otherwise) gives each process of a multi-GPU run its own card; the
+    workflow passes "auto" already resolved (to "cuda" or "cpu"), so bare "cuda" means the same card.
     """
     if device is None or str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-        return torch.device("cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device) == "cuda":
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     return torch.device(device)
 
 

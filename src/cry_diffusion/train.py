@@ -131,7 +131,7 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
     """Train (or resume) and write the EMA model to `out_path`; returns out_path.
 
     segments: float32 [N, samples] (a np.memmap is fine: only the crops are read);
-    labels: int [N] in [0, num_classes) for a class-conditional model, else None;
+    labels: int [N] in [0, num_classes] for a class-conditional model (num_classes: the null class), else None;
     padded: int [N] zero samples padded onto each segment's end (None: none), which
     train_params.padding masks out of the loss or drops.
     """
@@ -140,8 +140,9 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
         raise ValueError(f"segments must be a non-empty [N, samples] array, got shape {segments.shape}")
     if (labels is not None) != (n_classes > 0):
         raise ValueError("labels are needed exactly when model_params.num_classes > 0")
-    if labels is not None and (len(labels) != len(segments) or labels.min() < 0 or labels.max() >= n_classes):
-        raise ValueError(f"need one label in [0, {n_classes}) per segment")
+    # label n_classes is the null class: an uncategorised segment trains it, as label dropout does
+    if labels is not None and (len(labels) != len(segments) or labels.min() < 0 or labels.max() > n_classes):
+        raise ValueError(f"need one label in [0, {n_classes}] per segment ({n_classes}: the null class)")
     if class_names is not None and len(class_names) != n_classes:
         raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
     if tp.precision not in PRECISIONS or tp.compile not in ("auto", "on", "off") or tp.padding not in PADDING:
@@ -186,13 +187,16 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
 
     # The loss history travels inside each checkpoint: loss_csv is a pipeline output, and Snakemake deletes it when
     # a run is killed, so a history kept only there lost every row before the resume point (rows 10-120 of 400).
-    step, elapsed0, history, resumes = 0, 0.0, [], 0
-    if found := checkpoint.checkpoints(checkpoint_dir):
-        ck = torch.load(found[-1], map_location="cpu", weights_only=True)
+    step, elapsed0, history, resumes, unreadable = 0, 0.0, [], 0, []
+    skipped, ck = checkpoint.newest_readable(checkpoint_dir)
+    if ck is not None:
+        unreadable = ck.get("unreadable_checkpoints", []) + [f"{p.name}: {why}" for p, why in skipped]
+        path = checkpoint_dir / f"step-{ck['step']:07d}.pt"
         if ck["model_params"] != model_params.to_dict() or ck["diffusion_params"] != diffusion_params.to_dict():
-            raise ValueError(f"{found[-1]} was trained with other model/diffusion params; remove it to start over")
+            raise ValueError(f"{path} was trained with other model/diffusion params; remove it to start over")
         if ck["step"] > tp.steps:
-            raise ValueError(f"{found[-1]} is already past the requested {tp.steps} steps")
+            raise ValueError(f"{path} is already past the requested {tp.steps} steps: raise train.steps to at least "
+                             f"{ck['step']}, or remove {checkpoint_dir} to train from the start")
         model.load_state_dict(ck["model"])
         for e, name in zip(ema, names):
             e.copy_(ck["ema"][name])
@@ -205,7 +209,12 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
         step, elapsed0 = ck["step"], ck["elapsed_seconds"]
         history, resumes = ck.get("loss_history", []), ck.get("resumes", 0) + 1
         if rank == 0:
-            log.info("resuming from %s (resume %d)", found[-1], resumes)
+            for bad, why in skipped:
+                log.warning("checkpoint %s is unreadable (%s): resuming from the one before it", bad, why)
+            log.info("resuming from %s (resume %d)", path, resumes)
+    elif skipped:  # every checkpoint there is unreadable: starting over would silently throw the run away
+        raise ValueError(f"no readable checkpoint in {checkpoint_dir} ({'; '.join(f'{p.name}: {w}' for p, w in skipped)}): "
+                         "remove that folder to train from the start")
     if rank == 0:  # the rows up to the checkpoint; later ones are redone, so they can't repeat
         with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
             csv.writer(f).writerows([CSV_COLUMNS] + history)
@@ -225,7 +234,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
                   "model": model.state_dict(), "ema": dict(zip(names, ema)), "optimizer": opt.state_dict(),
                   "scaler": scaler.state_dict(), "rng": states, "model_params": model_params.to_dict(),
                   "diffusion_params": diffusion_params.to_dict(), "train_params": tp.to_dict(),
-                  "loss_history": history, "resumes": resumes}
+                  "loss_history": history, "resumes": resumes, "unreadable_checkpoints": unreadable}
             checkpoint.write(checkpoint_dir, ck)
 
     def model_file():  # what --out holds, and every snapshot: load either with generate.load_model
@@ -233,7 +242,8 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
                 "elapsed_seconds": elapsed0 + time.perf_counter() - t0, "model_params": model_params.to_dict(),
                 "diffusion_params": diffusion_params.to_dict(), "train_params": tp.to_dict(),
                 "class_names": list(class_names) if class_names else None, "device": str(device),
-                "autocast": str(amp).replace("torch.", "") if amp else None, "resumes": resumes}
+                "autocast": str(amp).replace("torch.", "") if amp else None, "resumes": resumes,
+                "unreadable_checkpoints": unreadable}
 
     # SIGTERM only sets a flag: the loop finishes its step, checkpoints and exits cleanly
     terminated = threading.Event()
@@ -287,7 +297,9 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             bad = (~torch.isfinite(losses)).nonzero()
             if len(bad):  # raised before any checkpoint of this state: the last good one stays newest
                 first = step - len(window) + 1 + int(bad[0])
-                raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}")
+                raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}: lower "
+                                         "train.learning_rate or train.grad_clip and run again (a new run; "
+                                         f"{checkpoint_dir} keeps this one's last good state)")
             now = time.perf_counter()
             rate, mean = (step - step_window) / (now - t_window), float(losses.mean())
             if rank == 0:

@@ -30,7 +30,8 @@ from .train import TrainParams, train
 
 log = logging.getLogger("cry_diffusion.train")
 
-# Settings that don't change what is learned: a run with other values resumes the same checkpoints.
+# Settings that don't change what is learned: a run with other values resumes the same checkpoints. (The workflow
+# also keeps log_every and checkpoint_every out of the train rule's rerun check: workflow/rules/common.smk, CADENCE.)
 NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "layer_kernel", "snapshot_every")
 
 
@@ -53,10 +54,14 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     if model_config.get("conditional"):
         class_names = sorted(set(rows["category"]) - {""})
         if not class_names:
-            raise ValueError(f"model.conditional is on but {table_csv} has no categories to condition on")
+            raise ValueError(f"model.conditional is on but {table_csv} has no categories to condition on: give the "
+                             "dataset categories (its category: setting) or set model.conditional: false")
         known = {name: k for k, name in enumerate(class_names)}
-        # unlabelled segments train the null class, as label dropout does
+        # uncategorised segments (category.unlabelled: keep) train the null class, as label dropout does
         labels = rows["category"].map(lambda c: known.get(c, len(class_names))).to_numpy()
+        if uncategorised := int((labels == len(class_names)).sum()):
+            log.info("%d of %d training segments are uncategorised: they train the null (unconditional) class",
+                     uncategorised, len(labels))  # fmt: skip
     crop = train_config.get("crop_seconds") or segments.shape[1] / SAMPLE_RATE
     tp = TrainParams.from_dict(train_config, crop_samples=int(round(crop * SAMPLE_RATE)), threads=threads)
     mp = ModelParams.from_dict(model_config, num_classes=len(class_names or []))

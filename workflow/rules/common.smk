@@ -143,6 +143,43 @@ _LIBRARY = Path(workflow.basedir) / "src" / "cry_diffusion"  # what the scripts 
 STEPS = config["sampling"]["steps"]
 
 
+def untracked(settings):
+    """`settings` as a param the script reads but Snakemake leaves out of the rule's rerun check.
+
+    Snakemake records, and compares between runs, only the params that don't derive from input,
+    output, threads or resources; a function that takes `threads` derives from them. So this is for
+    settings that change how a job runs, never what it makes (tests/test_workflow.py holds it to that).
+    """
+    return lambda wildcards, threads: settings
+
+
+# How often training writes a loss row and a checkpoint: the same weights either way, so not a rerun
+# (nor in the checkpoint folder's run key, cry_diffusion.train_dataset.NOT_IN_RUN_KEY).
+CADENCE = ("log_every", "checkpoint_every")
+TRAIN = {k: v for k, v in config["train"].items() if k not in CADENCE}
+TRAIN_CADENCE = {k: config["train"][k] for k in CADENCE}
+
+
+def run_device(setting):
+    """The device the torch stages run on, with "auto" resolved as cry_diffusion.runtime.resolve_device does here.
+
+    Rules get this, not the setting: a result made on the CPU is made again on a GPU machine (the same
+    seed gives other audio there), and `cpu` and `auto` on a CPU machine are one run, rerunning nothing.
+    Torch can't see a GPU without a GPU driver's device files, and importing it takes a second or two,
+    so it is asked only where they exist. A SLURM job resolves it again on its own node.
+    """
+    if setting != "auto":
+        return setting
+    if not any(os.path.exists(os.path.join(os.sep, "dev", name)) for name in ("nvidiactl", "kfd")):
+        return "cpu"
+    from cry_diffusion.runtime import resolve_device
+
+    return resolve_device("auto").type
+
+
+DEVICE = run_device(config["device"])
+
+
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
     steps=r"\d+",

@@ -93,6 +93,8 @@ rule data_figures:
         code=code_hash("data_figures.py"),
     log:
         "results/logs/{dataset}/data_figures.log",
+    benchmark:
+        "results/benchmarks/{dataset}/data_figures.tsv"
     conda:
         "../../envs/data.yaml"
     script:

@@ -9,7 +9,7 @@ rule embedding:
     params:
         embedding=config["evaluation"]["embedding"],
         mel=config["mel"],
-        device=config["device"],
+        device=DEVICE,
         code=code_hash("embedding.py"),
     threads: 2
     log:
@@ -37,7 +37,7 @@ rule reference:
         n=config["sampling"]["n_samples"],
         # and the log-mel copy threshold is worked out for clips as long as the generated ones
         seconds=clip_seconds,
-        device=config["device"],
+        device=DEVICE,
         code=code_hash("reference.py"),
     threads: 2
     log:
@@ -62,7 +62,7 @@ rule evaluate:
         evaluation=evaluation_params,
         # the baselines are scored on as many clips as are generated, so FAD's small-sample bias matches
         n=config["sampling"]["n_samples"],
-        device=config["device"],
+        device=DEVICE,
         code=code_hash("evaluate.py"),
     threads: 2
     log:
@@ -89,6 +89,8 @@ rule tradeoff:
         code=code_hash("tradeoff.py"),
     log:
         "results/logs/{dataset}/tradeoff.log",
+    benchmark:
+        "results/benchmarks/{dataset}/tradeoff.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -110,7 +112,7 @@ rule progress:
         # the full chain's settings (the tradeoff's baseline): a snapshot's clips compare with the final model's
         sampling=lambda w: sampling_params(w, steps=max(STEPS)),
         seconds=clip_seconds,
-        device=config["device"],
+        device=DEVICE,
         code=code_hash("progress.py"),
     threads: 8
     resources:

@@ -11,8 +11,9 @@ rule train:
     params:
         model=config["model"],
         diffusion=config["diffusion"],
-        train=config["train"],
-        device=config["device"],
+        train=TRAIN,
+        cadence=untracked(TRAIN_CADENCE),
+        device=DEVICE,
         checkpoints=lambda w: f"results/{w.dataset}/checkpoints",
         code=code_hash("train.py"),
     threads: 8
@@ -40,7 +41,7 @@ rule sample:
         # Not the list of step counts: adding one must not resample the others.
         sampling=sampling_params,
         seconds=clip_seconds,
-        device=config["device"],
+        device=DEVICE,
         code=code_hash("sample.py"),
     threads: 8
     resources:
@@ -65,6 +66,8 @@ rule loss_figure:
         code=code_hash("loss_figure.py"),
     log:
         "results/logs/{dataset}/loss_figure.log",
+    benchmark:
+        "results/benchmarks/{dataset}/loss_figure.tsv"
     conda:
         "../../envs/data.yaml"
     script:

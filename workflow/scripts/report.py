@@ -5,9 +5,9 @@ from _common import start
 log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 from cry_diffusion import ingest, report, segment  # noqa: E402
+from cry_diffusion.checkpoint import read_model  # noqa: E402
 from cry_diffusion.mel import MelParams  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params  # noqa: F821
@@ -30,7 +30,7 @@ for name in params.datasets:
         for steps in params.steps
     }
     real = report.pick_examples(segment.side(table, "train"), params.report["examples_per_dataset"])
-    checkpoint = torch.load(inp[f"{name}/model"], map_location="cpu", weights_only=True)
+    checkpoint = read_model(inp[f"{name}/model"])
     section["model"] = report.model_section(
         checkpoint,
         inp[f"{name}/fig/loss"],

@@ -13,7 +13,7 @@ train_dataset(
     checkpoint_root=p.checkpoints,
     model_config=p.model,
     diffusion_config=p.diffusion,
-    train_config=p.train,
+    train_config=p.train | p.cadence,
     device=p.device,
     threads=snakemake.threads,  # noqa: F821
     snapshots_out=out.snapshots,
