@@ -97,7 +97,7 @@ def main() -> None:
     ap.add_argument("--layer-kernel", choices=("torch", "triton", "both"), default="torch",
                     help="our residual layers as PyTorch ops (ours), fused Triton kernels (ours-triton), or both")
     ap.add_argument("--repeat", type=int, default=1, help="training steps per timed round (a GPU step is milliseconds)")
-    ap.add_argument("--probe-timeout", type=float, default=None, help="seconds for each memory probe (a fresh process)")
+    ap.add_argument("--probe-timeout", type=float, default=None, help="seconds for each memory probe (a fresh process); 0: no probes")
     ap.add_argument("--probe", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     device = _bench.setup(args)
@@ -140,8 +140,8 @@ def main() -> None:
         "matmul_peak_gflops": {k: v / 1e9 for k, v in peak.items()}, "fused_vs_plain": agreement, "peak_mb": None}
     _bench.write_json(args.json, figures)  # now: the memory probes below compile again, and may run out of time
     print(f"{'; '.join(f'{n} {1 / sec[n]:.3g} steps/s' for n in names)}", flush=True)
-    mem = {}
-    for name in steps:
+    mem = {name: "not measured (--probe-timeout 0)" for name in steps}
+    for name in steps if args.probe_timeout != 0 else ():
         # glibc's default malloc in the probe: freed blocks go back at once, so the resident peak is what the step needs
         mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name, "--glibc-default"], args.probe_timeout)
         _bench.write_json(args.json, figures | {"peak_mb": mem})
@@ -162,7 +162,8 @@ def main() -> None:
     if agreement:
         print(f"fused against plain layers, one float32 forward: max abs difference {agreement['max_abs_diff']:.3g} "
               f"(output scale {agreement['output_scale']:.3g})")
-    print("peak memory of one step: " + ", ".join(f"{n} {mem[n]} MB" for n in names)
+    print("peak memory of one step: " + ", ".join(f"{n} {f'{mem[n]:.0f} MB' if isinstance(mem[n], float) else mem[n]}"
+                                                 for n in names)
           + f" ({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
 
 
@@ -170,6 +171,10 @@ def fused_agreement(args, device) -> dict:
     """One float32 forward of the same weights with plain and fused layers: are the kernels right on this machine?"""
     plain, _ = build("ours", args, device, compile=False)
     fused, _ = build("ours-triton", args, device, compile=False)
+    with torch.no_grad():  # random weights throughout: DiffWave starts with a zero output projection
+        for p in plain.parameters():
+            p.normal_(0, 0.2, generator=torch.Generator(device).manual_seed(p.numel()))
+    fused.load_state_dict(plain.state_dict())
     gen = torch.Generator(device).manual_seed(1)
     audio = 0.1 * torch.randn(args.batch, args.samples, device=device, generator=gen)
     steps = torch.randint(0, 200, (args.batch,), device=device, generator=gen).float()
