@@ -163,8 +163,10 @@ def require_no_hooks() -> None:
         raise RuntimeError(f"global module hooks still registered before timing: {left}")
 
 
-def matmul_peak(device: torch.device, dtype=torch.float32, n: int = 4096, reps: int = 5) -> float:
-    """Best FLOP/s of one square matmul: the ceiling the models' convolutions and matmuls are held to."""
+def matmul_peak(device: torch.device, dtype=torch.float32, n: int | None = None, reps: int = 5) -> float:
+    """Best FLOP/s of one square matmul (4096^2 on a GPU, 1024^2 on a CPU): the ceiling the models' convolutions
+    and matmuls are held to. A CPU without half-precision units takes minutes for one fp16 product of 4096^2."""
+    n = n or (4096 if device.type == "cuda" else 1024)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")

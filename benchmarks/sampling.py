@@ -97,7 +97,7 @@ def main() -> None:
                               "ours of peak", "ref of peak"]))
     print(f"\nGFLOP per sampling step (one forward) at batch {args.batches[-1]} x {length} samples: "
           f"ours {flops['ours', args.batches[-1]] / 1e9:.2f}, reference {flops['reference', args.batches[-1]] / 1e9:.2f}")
-    print(f"matmul peak (4096^2): fp32 {peak['reference'] / 1e9:.0f} GFLOP/s"
+    print(f"matmul peak (one square product): fp32 {peak['reference'] / 1e9:.0f} GFLOP/s"
           + (f", {args.precision} {peak['ours'] / 1e9:.0f} GFLOP/s" if how["ours"]["autocast"] else ""))
     if ratios:
         print(f"ours is {statistics.median(ratios):.2f}x the reference's speed (median over runs, "

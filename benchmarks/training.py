@@ -153,7 +153,7 @@ def main() -> None:
         rows.append([name, prec, sec[name], args.batch * args.samples / 16_000 / sec[name], flops[name] / 1e9,
                      flops[name] / sec[name] / 1e9, f"{100 * flops[name] / sec[name] / ceiling:.0f}%", mem[name]])
     print(_bench.table(rows, ["model", "dtype", "s/step", "audio s/s", "GFLOP/step", "GFLOP/s", "of peak", "peak MB"]))
-    print("\nmatmul peak (4096^2): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
+    print("\nmatmul peak (one square product): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
     for name in ours:
         print(f"{name} is {_bench.ratio(times, 'reference', name):.2f}x the reference's speed "
               f"(median of {args.rounds} back-to-back rounds)")
