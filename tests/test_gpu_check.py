@@ -116,14 +116,17 @@ def test_the_check_runs_end_to_end_inside_its_budget(image_python, wheels, tmp_p
     assert sampling["precision"] == "fp16" and [(c["steps"], c["batch"]) for c in sampling["cells"]] == [(6, 1), (6, 2)]
 
     paper = summary["runs"]["paper"]
-    assert paper["returncode"] == 0 and paper["command"].startswith("snakemake --cores 2 --resources gpu=1 -- ")
+    assert paper["returncode"] == 0, paper
+    assert paper["command"] == "snakemake --cores 2 --resources gpu=1 -- results/embedded/figures/progress.png"
     stages = {key.split("/")[-1].split("-")[0] for key in paper["stage_seconds"]}
-    assert {"ingest", "segment", "train", "sample", "embedding", "evaluate"} <= stages
+    assert {"ingest", "segment", "train", "embedding", "evaluate", "progress"} <= stages
     devices = {k: v for k, v in paper["devices"].items() if "per second" not in k}
-    assert {k.split("/")[1].split("-")[0] for k in devices} == {"train", "sample", "embedding", "evaluate"}
+    assert {k.split("/")[1].split("-")[0] for k in devices} == {"train", "embedding", "evaluate"}
     assert set(devices.values()) == {"cpu"}, devices
+    assert paper["devices"]["embedded/train steps per second (median of rows)"] > 0
     progress = paper["quality"]["embedded/progress"]  # benchmarks/quality-gpu.yaml cut short: five snapshots
     assert [r["step"] for r in progress] == [2, 4, 6, 8, 10] and all(r["fad"] >= 0 for r in progress)
+    assert {(r["trained_on"], r["sampled_on"]) for r in progress} == {("cpu", "cpu")}
     # the rest had what the budget left: each part done, cut or skipped, and said so
     for later in (summary["fused_tests"], summary["layer_benchmark"], summary["runs"]["default"]):
         assert later.get("returncode") == 0 or "--budget" in str(later.get("error") or later.get("skipped")), later
