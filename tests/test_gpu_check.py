@@ -129,7 +129,8 @@ def test_the_check_runs_end_to_end_inside_its_budget(image_python, wheels, tmp_p
     assert {(r["trained_on"], r["sampled_on"]) for r in progress} == {("cpu", "cpu")}
     # the rest had what the budget left: each part done, cut or skipped, and said so
     for later in (summary["fused_tests"], summary["layer_benchmark"], summary["runs"]["default"]):
-        assert later.get("returncode") == 0 or "--budget" in str(later.get("error") or later.get("skipped")), later
+        problem = later.get("error") or later.get("skipped") or later.get("returncode")  # a benchmark's JSON: none
+        assert not problem or "--budget" in str(problem), later
 
 
 def test_a_budget_skips_what_it_cannot_start(tmp_path):
