@@ -35,6 +35,9 @@ def common_args(description: str) -> argparse.ArgumentParser:
     ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"),
                     help="autocast dtype for our model (the reference always runs float32, as lmnt ships it)")
     ap.add_argument("--json", help="also write the figures to this JSON file (benchmarks/gpu_check.py reads them)")
+    ap.add_argument("--tf32", choices=("on", "off"), default="on",
+                    help="CUDA: float32 matmuls and convolutions in TF32 for every contender alike (on: as the pipeline "
+                         "runs, cry_diffusion.runtime.prepare; off: strict float32)")
     ap.add_argument("--glibc-default", action="store_true",
                     help="leave malloc as glibc sets it (the pipeline keeps big blocks for reuse: cry_diffusion.runtime)")
     return ap
@@ -48,11 +51,17 @@ def setup(args) -> torch.device:
         from cry_diffusion.runtime import reuse_freed_memory
 
         reuse_freed_memory()  # for both contenders alike: one process
-    if device.type == "cuda":
-        torch.backends.cuda.matmul.allow_tf32 = False  # float32 means float32: TF32 would flatter the reference
-        torch.backends.cudnn.allow_tf32 = False
-        torch.backends.cudnn.benchmark = True
+    if device.type == "cuda":  # one process, one setting: the reference and ours run under the same one
+        from cry_diffusion.runtime import prepare
+
+        prepare(device)
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = args.tf32 == "on"
     return device
+
+
+def settings(args, device: torch.device) -> dict:
+    """What every benchmark's JSON records of how it ran."""
+    return {"machine": machine(device), "tf32": args.tf32 == "on" if device.type == "cuda" else None}
 
 
 def machine(device: torch.device) -> str:
@@ -154,8 +163,10 @@ def require_no_hooks() -> None:
         raise RuntimeError(f"global module hooks still registered before timing: {left}")
 
 
-def matmul_peak(device: torch.device, dtype=torch.float32, n: int = 4096, reps: int = 5) -> float:
-    """Best FLOP/s of one square matmul: the ceiling the models' convolutions and matmuls are held to."""
+def matmul_peak(device: torch.device, dtype=torch.float32, n: int | None = None, reps: int = 5) -> float:
+    """Best FLOP/s of one square matmul (4096^2 on a GPU, 1024^2 on a CPU): the ceiling the models' convolutions
+    and matmuls are held to. A CPU without half-precision units takes minutes for one fp16 product of 4096^2."""
+    n = n or (4096 if device.type == "cuda" else 1024)
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     best = float("inf")
@@ -183,9 +194,15 @@ def peak_rss_mb() -> float:
         return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 
 
-def child_peak(script: str, argv: list[str]) -> float:
-    """Run `script --probe ...` in a fresh process and read back the MB it printed last (its measured peak)."""
-    out = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, check=True)
+def child_peak(script: str, argv: list[str], timeout: float | None = None) -> float | str:
+    """Run `script --probe ...` in a fresh process and read back the MB it printed last (its measured peak),
+    or why there is none: a probe that fails or runs past `timeout` costs its figure, not the benchmark's."""
+    try:
+        out = subprocess.run([sys.executable, script, *argv], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"stopped after {timeout:.0f} s"
+    if out.returncode:
+        return f"failed ({out.returncode}): {out.stderr.strip().splitlines()[-1:]}"
     return float(out.stdout.strip().splitlines()[-1])
 
 

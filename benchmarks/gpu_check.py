@@ -1,61 +1,56 @@
-"""The GPU check: what a user with one GPU runs first, in at most 8 minutes on an H100.
+"""The GPU check: one command that fits one call to a GPU machine and comes back with its numbers.
 
-    python benchmarks/gpu_check.py                      # on a GPU machine, from the repo root
-    python benchmarks/gpu_check.py --budget 540         # the same, stopping in time (a lent machine's 10-minute call)
-    python benchmarks/gpu_check.py --device cpu --tiny  # the same steps, tiny, on a CPU (tests/test_gpu_check.py)
+    benchmarks/gpu_wheels.sh                                    # here, once (needs PyPI): .whl/, about 42 MiB
+    python3 benchmarks/gpu_check.py --wheels .whl --budget 540 --out "$OUT"     # there (carry .whl)
+    python benchmarks/gpu_check.py --device cpu --tiny --budget 300 --out /tmp/o   # a CPU rehearsal of all of it
 
-1. tests/test_fused.py, where pytest is installed: the fused Triton layers against the plain
-   ones, compiled for this GPU, in float32 and bf16; then one layer timed, plain against
-   fused (benchmarks/kernels.py --time).
-2. benchmarks/training.py and benchmarks/sampling.py against lmnt-com/diffwave 0.1.7 in
-   the same process (skipped, and said so, when `diffwave` is not installed); training with
-   our residual layers both as PyTorch ops and as the fused Triton kernels (train.layer_kernel),
-   and again without the kernels if that fails. These come first: they take a minute or two.
-3. The user's command, `snakemake --cores 8 --resources gpu=1 -- results/report.html`,
-   on the default config (in --out/default, so the repo's results/ stay as they are).
-4. The same on benchmarks/quality-gpu.yaml (the paper's 30 x 64 model, batch 16, 1-s crops)
-   cut to --paper-steps steps with five snapshots, in --out/paper: training steps per second
-   inside the pipeline, and quality against training minutes (the progress rule). The full
-   10,000-step curve is `snakemake results/report.html --configfile benchmarks/quality-gpu.yaml`.
-5. For each run: every stage's wall time (Snakemake's benchmark files) and the device
-   that train, sample, embedding and evaluate recorded.
-Everything lands in --out/summary.json, written again after each part. With --budget, each part
-runs for at most what is left of it: a pipeline still running then is stopped (its whole process
-group) and reports the stages it finished, and parts not begun are listed as skipped.
+Everything runs under --work (/tmp); at most six small files land in --out, each as soon as it
+has numbers: summary.json (rewritten after every part), training.json, sampling.json,
+kernels.json, progress.png (quality against training minutes) and check.log (the benchmarks'
+tables). The last lines printed are a compact summary of all of it. The parts, most telling first:
 
-A GPU machine that has torch but no package registry: fetch the other packages as
-wheels on a machine that has one, carry the folder along, and install them there:
+0. --wheels DIR: the packages the machine lacks, installed from the folder gpu_wheels.sh made,
+   with pip --no-index into --work/site, which a .pth file puts AFTER the machine's own
+   site-packages (its numpy, scipy and torch stay the ones imported; the file goes at the end).
+1. Training throughput (benchmarks/training.py): our model with PyTorch layers and with the
+   fused Triton layers, bf16 and torch.compile, against lmnt-com/diffwave 0.1.7 in the same
+   process with the same TF32 setting; FLOPs counted hook-free; a check that fused and plain
+   layers agree; training.json is written before the memory probes, which may run out of time.
+2. Sampling per (steps, batch) cell (benchmarks/sampling.py): warm, each step a CUDA graph
+   recorded once per batch shape and replayed; sampling.json grows cell by cell.
+3. The paper-size pipeline (benchmarks/quality-gpu.yaml, 30 x 64, batch 16, 1-s crops) cut to
+   --paper-steps with five snapshots, as far as the progress rule's figure: steps per second
+   inside the pipeline and FAD against training minutes.
+4. tests/test_fused.py on this machine, 5. one fused layer timed (benchmarks/kernels.py),
+   6. the user's own command on the default config: whatever the budget still allows.
 
-    # here (Python 3.12 on the GPU machine: match its version and platform)
-    pip download --only-binary=:all: --python-version 3.12 --implementation cp \\
-        --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \\
-        -d .whl snakemake soundfile soxr av librosa jsonschema jinja2 pyyaml scikit-learn \\
-        pytest pytest-xdist   # and their needs
-    pip download --no-deps -d .whl diffwave==0.1.7 resemblyzer==0.1.4   # its weight file only: never imported
-    # there
-    python3 -m pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site:$PWD/src
-    python3 benchmarks/gpu_check.py
-
-(`pip download` without --no-deps fetches each package's needs too; leave out torch, numpy,
-scipy, pandas and matplotlib if the machine has them, and keep one version of each.)
+--budget counts from the start, install included: each part gets at most what is left less
+the time to stop it (a pipeline still running then is stopped with its whole process group and
+reports the stages it finished), and parts not begun are listed as skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import importlib.util
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+# our own code, for this process and every one it starts (benchmarks, tests, Snakemake): no install needed
+sys.path.insert(0, str(SRC))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
 
 # The paper-size run: benchmarks/quality-gpu.yaml, shortened by --paper-steps
 PAPER = yaml.safe_load((ROOT / "benchmarks" / "quality-gpu.yaml").read_text())
@@ -68,6 +63,9 @@ TINY = {
     "sampling": {"steps": [200, 6], "n_samples": 2, "seconds": 0.25},
     "evaluation": {"bootstrap": 20, "embedding": {"epochs": 2}},
 }
+RESERVE = 30  # seconds kept back from each part: a pipeline's stop (20 s grace) and the files' copy
+PTH = "cry_diffusion_gpu_check.pth"
+OUT_FILES = ("summary.json", "training.json", "sampling.json", "kernels.json", "progress.png", "check.log")
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -77,7 +75,8 @@ def merge(base: dict, over: dict) -> dict:
     return out
 
 
-def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = None) -> dict:
+def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = None,
+                 target: str = "results/report.html") -> dict:
     """The user's command in `workdir` with `config` as its config.yaml -> wall time, stages, devices.
 
     Stopped after `limit` seconds with its whole process group (Snakemake's jobs are its children, and a
@@ -85,18 +84,9 @@ def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = 
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--cores", str(cores), "--resources", "gpu=1", "--", "results/report.html"]
+           "--cores", str(cores), "--resources", "gpu=1", "--", target]
     start = time.perf_counter()
-    with open(workdir / "snakemake.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            returncode = proc.wait(timeout=limit)
-        except subprocess.TimeoutExpired:
-            returncode = None
-            stop(proc)
-        except BaseException:  # Ctrl-C or main's SIGTERM: its own session no longer hears them, so stop it here
-            stop(proc)
-            raise
+    returncode = run_stoppable(cmd, workdir / "snakemake.log", limit, grace=20)
     wall = time.perf_counter() - start
     result = {"command": " ".join(["snakemake", *cmd[7:]]), "returncode": returncode, "wall_seconds": wall}
     if returncode is None:
@@ -109,9 +99,25 @@ def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = 
         return result | {"results_error": f"{type(e).__name__}: {e}"}
 
 
+def run_stoppable(cmd: list[str], log: Path, limit: float | None, grace: float = 5, cwd=None) -> int | None:
+    """cmd with its output appended to `log` -> its exit status, or None if it ran past `limit` and was stopped."""
+    with open(log, "a") as out:
+        out.write(f"\n== {' '.join(cmd)}\n")
+        out.flush()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True)
+        try:
+            return proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            stop(proc, grace)
+            return None
+        except BaseException:  # Ctrl-C or main's SIGTERM: its own session no longer hears them, so stop it here
+            stop(proc, grace)
+            raise
+
+
 def stop(proc: subprocess.Popen, grace: float = 20) -> None:
     """SIGTERM to the process group (training checkpoints and exits on it), then SIGKILL to whatever of it
-    is left once Snakemake has exited or `grace` seconds have passed."""
+    is left once the process has exited or `grace` seconds have passed."""
     try:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=grace)
@@ -179,7 +185,33 @@ def stages(results: Path) -> dict:
     return {"stage_seconds": seconds, "devices": devices}
 
 
-def run_fused_tests(limit: int = 240) -> dict:
+def install(wheels: Path, site: Path, log: Path) -> dict:
+    """The wheels gpu_wheels.sh made, into `site`, on every Python's path here after the machine's own packages."""
+    found = sorted(wheels.glob("*.whl"))
+    if not found:
+        raise SystemExit(f"--wheels {wheels}: no .whl files there (benchmarks/gpu_wheels.sh makes them)")
+    start = time.perf_counter()
+    # --no-deps: the folder is the whole closure; the image's packages are deliberately not in it
+    cmd = [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
+           "--disable-pip-version-check", "--target", str(site), *map(str, found)]
+    if run_stoppable(cmd, log, None):
+        raise SystemExit(f"installing {wheels}/*.whl failed: see {log}")
+    sys.path.append(str(site))
+    pth = Path(sysconfig.get_paths()["purelib"]) / PTH
+    try:  # a .pth line appends to sys.path after site-packages, in every Python started from now on
+        pth.write_text(f"{site}\n")
+        how = f"appended to the path by {pth}"
+    except OSError:  # site-packages not ours to write: the path variable then, which comes first
+        os.environ["PYTHONPATH"] += os.pathsep + str(site)
+        how = "on PYTHONPATH (site-packages is read-only here)"
+    return {"wheels": len(found), "seconds": time.perf_counter() - start, "target": f"{site}, {how}"}
+
+
+def uninstall_pth() -> None:
+    Path(sysconfig.get_paths()["purelib"], PTH).unlink(missing_ok=True)
+
+
+def run_fused_tests(log: Path, limit: float | None) -> dict:
     """tests/test_fused.py on this machine: the kernels against the plain layer (bf16 too, on a GPU).
 
     Not the test that compiles for an H100 without one: a CPU does that, and here it is a minute of GPU time.
@@ -188,113 +220,168 @@ def run_fused_tests(limit: int = 240) -> dict:
         import pytest  # noqa: F401
     except ImportError:
         return {"skipped": "pytest is not installed"}
-    # -o addopts=: one process, without pyproject's pytest-xdist workers (and without xdist installed)
+    # -o addopts=: one process, without pyproject's pytest-xdist workers
     cmd = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-o", "addopts=",
            "-k", "not compile_for", str(ROOT / "tests" / "test_fused.py")]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=limit)
-    except subprocess.TimeoutExpired as e:
-        return {"returncode": None, "error": f"stopped after {limit:.0f} s", "tail": str(e.stdout or "")[-1500:]}
-    print(proc.stdout[-1500:])
-    return {"returncode": proc.returncode, "tail": (proc.stdout + proc.stderr)[-1500:]}
+    start = log.stat().st_size if log.exists() else 0
+    returncode = run_stoppable(cmd, log, limit, cwd=ROOT)
+    tail = log.read_text()[start:][-600:]
+    if returncode is None:
+        return {"returncode": None, "error": f"stopped after {limit:.0f} s (--budget)", "tail": tail}
+    return {"returncode": returncode, "tail": tail}
 
 
-def run_benchmark(script: str, args: list[str], out: Path, limit: int = 300, reference: bool = True) -> dict:
+def run_benchmark(script: str, args: list[str], out: Path, log: Path, limit: float | None) -> dict:
+    """benchmarks/<script>.py writing <out>/<script>.json itself, as its figures come; what it wrote, or why none."""
     try:
-        if reference:
-            import diffwave  # noqa: F401
+        import diffwave  # noqa: F401
     except ImportError:
-        return {"skipped": "the reference is not installed: pip install --no-deps diffwave==0.1.7"}
+        if script != "kernels":
+            return {"skipped": "the reference is not installed: diffwave==0.1.7 (benchmarks/gpu_wheels.sh)"}
     target = out / f"{script}.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / f"{script}.py"), *args, "--json", str(target)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT / "benchmarks", timeout=limit)
-    except subprocess.TimeoutExpired as e:
-        (out / f"{script}.txt").write_text(str(e.stdout or ""))
-        return {"returncode": None, "error": f"stopped after {limit:.0f} s"}
-    (out / f"{script}.txt").write_text(proc.stdout + proc.stderr)
-    print(proc.stdout)
-    if proc.returncode:
-        return {"returncode": proc.returncode, "error": proc.stderr[-2000:]}
-    return json.loads(target.read_text())
+    returncode = run_stoppable(cmd, log, limit, cwd=ROOT / "benchmarks")
+    result = json.loads(target.read_text()) if target.exists() else {}
+    if returncode is None:
+        result["error"] = f"stopped after {limit:.0f} s (--budget)"
+    elif returncode:
+        result |= {"returncode": returncode, "error": log.read_text()[-1500:]}
+    return result
+
+
+def digest(summary: dict, budget: float | None, wall: float) -> str:
+    """The last lines printed: what a reader of the output's tail needs, in a few hundred bytes."""
+    lines = [f"== gpu_check on {summary['gpu'] or summary['device']}, torch {summary['torch']}: {wall:.0f} s"
+             + (f" of a {budget:.0f} s budget" if budget else "")]
+    if inst := summary.get("install"):
+        lines.append(f"install: {inst.get('wheels')} wheels in {inst.get('seconds', 0):.0f} s")
+    tb = summary.get("training_benchmark", {})
+    if rates := tb.get("steps_per_second"):
+        lines.append(f"training ({tb.get('precision')}{', compiled' if tb.get('compile') else ''}, tf32 {tb.get('tf32')}, "
+                     f"batch {tb.get('batch')} x {tb.get('samples')}): " + ", ".join(
+                         f"{n} {r:.3g} steps/s ({100 * tb['fraction_of_peak'][n]:.0f}% of peak)" for n, r in rates.items())
+                     + "; speed-up " + ", ".join(f"{n} {v:.2f}x" for n, v in tb.get("speedup", {}).items()))
+        if fused := tb.get("fused_vs_plain"):
+            lines.append(f"fused vs plain layers: max abs diff {fused['max_abs_diff']:.3g} of {fused['output_scale']:.3g}")
+    sb = summary.get("sampling_benchmark", {})
+    if cells := sb.get("cells"):
+        lines.append(f"sampling audio s/s, ours/reference ({sb.get('precision')}, graphs {sb.get('graph')}): " + "; ".join(
+            f"{c['steps']} steps b{c['batch']} {c['ours']:.3g}/{c['reference']:.3g}" for c in cells))
+    for name, run in summary["runs"].items():
+        if "skipped" in run:
+            lines.append(f"{name} pipeline: {run['skipped']}")
+            continue
+        rate = {k: v for k, v in run.get("devices", {}).items() if "per second" in k}
+        curve = next((v for k, v in run.get("quality", {}).items() if k.endswith("/progress")), [])
+        state = "ok" if run.get("returncode") == 0 else run.get("error", "")[:80].replace("\n", " ")
+        lines.append(f"{name} pipeline: {state}, {run.get('wall_seconds', 0):.0f} s; train {list(rate.values())} "
+                     f"steps/s; FAD by step " + ", ".join(f"{r['step']}: {r['fad']:.3g}" for r in curve))
+    for key in ("fused_tests", "layer_benchmark"):
+        part = summary.get(key, {})
+        state = part.get("skipped") or part.get("error") or ("returncode %s" % part.get("returncode")
+                                                              if "returncode" in part else "ok")
+        if key == "fused_tests" and "tail" in part:
+            state += ": " + part["tail"].strip().splitlines()[-1][:100] if part["tail"].strip() else ""
+        lines.append(f"{key.replace('_', ' ')}: {str(state)[:160]}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda", help="cuda (the check) or cpu (a rehearsal of it)")
-    ap.add_argument("--out", default=str(ROOT / "results" / "gpu_check"), type=Path)
+    ap.add_argument("--out", default=str(ROOT / "results" / "gpu_check"), type=Path,
+                    help="where the six files go ($OUT on a lent machine)")
+    ap.add_argument("--work", default="/tmp/cry-diffusion-gpu-check", type=Path,
+                    help="everything else: pipelines, checkpoints, installed wheels (emptied first)")
+    ap.add_argument("--wheels", type=Path, help="a folder of wheels to install first (benchmarks/gpu_wheels.sh)")
     ap.add_argument("--cores", type=int, default=min(8, os.cpu_count() or 1))
     ap.add_argument("--paper-steps", type=int, default=3000, help="training steps of the paper-size run")
     ap.add_argument("--tiny", action="store_true", help="tiny models and data throughout (for a CPU)")
     ap.add_argument("--layer-kernel", choices=("torch", "triton"), default="torch",
                     help="train.layer_kernel of the paper-size run (the default config's is config.yaml's)")
     ap.add_argument("--budget", type=float, default=None,
-                    help="seconds for the whole check: each part gets at most what is left, and is skipped below 20 s")
+                    help="seconds for the whole check, install included: each part gets at most what is left")
     args = ap.parse_args()
-    deadline = time.monotonic() + args.budget if args.budget is not None else float("inf")
-    # an outer timeout's SIGTERM becomes an exception, so that a pipeline under way is stopped with it
+    started = time.monotonic()
+    deadline = started + args.budget if args.budget is not None else float("inf")
+    # an outer timeout's SIGTERM becomes an exception, so that a part under way is stopped with it
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     import torch
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         sys.exit("no GPU visible to torch: run with --device cpu --tiny to rehearse the check on a CPU")
-    shutil.rmtree(args.out, ignore_errors=True)
-    args.out.mkdir(parents=True)
-    base = yaml.safe_load((ROOT / "config.yaml").read_text())
-    # The default config says device: auto; a CPU rehearsal on a GPU machine names the CPU.
-    base["device"] = "auto" if args.device.startswith("cuda") else args.device
-    default = merge(base, TINY) if args.tiny else base
-    short = {"steps": args.paper_steps, "snapshot_every": max(1, args.paper_steps // 5),
-             "checkpoint_every": max(1, args.paper_steps // 5), "layer_kernel": args.layer_kernel}
-    paper = merge(base, TINY | {"train": TINY["train"] | short}) if args.tiny \
-        else merge(base, merge(PAPER, {"train": short}))
-
+    shutil.rmtree(args.work, ignore_errors=True)
+    args.work.mkdir(parents=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name in OUT_FILES:  # only what an earlier check left: --out may hold other things
+        (args.out / name).unlink(missing_ok=True)
+    log = args.out / "check.log"
     summary = {"device": args.device, "torch": torch.__version__,
                "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else None, "runs": {}}
 
-    def save():  # after every part: a check cut short by its time limit still leaves what it measured
-        (args.out / "summary.json").write_text(json.dumps(summary, indent=1))
+    def save():  # after every part: a check cut short still leaves what it measured
+        summary["seconds"] = time.monotonic() - started
+        tmp = args.out / "summary.json.tmp"
+        tmp.write_text(json.dumps(summary, indent=1))
+        tmp.replace(args.out / "summary.json")
 
     def part(where: dict, key: str, run, own: float | None = None) -> dict:
-        """One part of the check, given its own time limit or what is left of --budget if that is less (and
-        skipped, and said so, with under 20 s left); saved as soon as it ends."""
-        left = deadline - time.monotonic()
+        """One part, given its own time limit or what is left of --budget (less RESERVE) if that is less; skipped,
+        and said so, with under 20 s left; saved as soon as it ends."""
+        left = deadline - time.monotonic() - RESERVE
         limit = min(own or left, left)
-        skipped = {"skipped": "out of time (--budget)"}
-        where[key] = run(None if limit == float("inf") else limit) if left >= 20 else skipped
+        print(f"== {key}", flush=True)
+        where[key] = run(None if limit == float("inf") else limit) if limit >= 20 else {"skipped": "out of time (--budget)"}
         save()
         return where[key]
 
-    # The benchmarks first: a minute or two, and the figures the pipeline runs can't give
-    small = ["--layers", "2", "--channels", "8"] if args.tiny else []
-    training = ["--device", args.device, "--rounds", "3"] + small + (
-        ["--batch", "2", "--samples", "2000"] if args.tiny else ["--batch", "16", "--precision", "bf16", "--compile"])
-    fused_error = None
-    if not args.tiny:  # the fused kernels need 16 channels or more (and a GPU, or the interpreter)
-        part(summary, "fused_tests", run_fused_tests, 240)
+    try:
+        if args.wheels:
+            summary["install"] = install(args.wheels, args.work / "site", log)
+        # which copy of each is imported: the machine's own numpy and torch, ours from the wheels or an install
+        summary["imported_from"] = {name: getattr(importlib.util.find_spec(name), "origin", None)
+                                    for name in ("torch", "numpy", "scipy", "triton", "snakemake", "soundfile")}
+        save()
+        base = yaml.safe_load((ROOT / "config.yaml").read_text())
+        # The default config says device: auto; a CPU rehearsal on a GPU machine names the CPU.
+        base["device"] = "auto" if args.device.startswith("cuda") else args.device
+        short = {"steps": args.paper_steps, "snapshot_every": max(1, args.paper_steps // 5),
+                 "checkpoint_every": max(1, args.paper_steps // 5), "layer_kernel": args.layer_kernel}
+        paper = merge(base, TINY | {"train": TINY["train"] | short}) if args.tiny \
+            else merge(base, merge(PAPER, {"train": short}))
+
+        # the same code paths on a CPU, tiny: compile, the fused kernels (under TRITON_INTERPRET=1), bf16 and fp16
+        small = ["--layers", "2", "--channels", "16"] if args.tiny else []
+        training = ["--device", args.device, "--precision", "bf16", "--compile", "--layer-kernel", "both"] + small + (
+            ["--batch", "1", "--samples", "1000", "--rounds", "1", "--probe-timeout", "0"] if args.tiny
+            else ["--batch", "16", "--rounds", "3", "--repeat", "10", "--probe-timeout", "60"])
+        sampling = ["--device", args.device] + small + (
+            ["--seconds", "0.05", "--steps", "6", "--batches", "1", "2", "--precision", "fp16"] if args.tiny
+            else ["--seconds", "1", "--all", "--precision", "bf16", "--rounds", "2"])
+        part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, log, limit), 240)
+        part(summary, "sampling_benchmark", lambda limit: run_benchmark("sampling", sampling, args.out, log, limit), 150)
+        # only as far as the quality-against-training-time curve: the report's other evaluations wait for part 6
+        figure = Path("results", "embedded", "figures", "progress.png")
+        part(summary["runs"], "paper", lambda limit: run_pipeline(args.work / "paper", paper, args.cores, limit,
+                                                                  str(figure)))
+        figure = args.work / "paper" / figure
+        if figure.exists():
+            shutil.copyfile(figure, args.out / "progress.png")
+        part(summary, "fused_tests", lambda limit: run_fused_tests(log, limit), 150)
         part(summary, "layer_benchmark", lambda limit: run_benchmark(
-            "kernels", ["--time", "--device", args.device, "--rounds", "10"], args.out, limit, reference=False), 120)
-        bench = part(summary, "training_benchmark", lambda limit: run_benchmark(
-            "training", training + ["--layer-kernel", "both", "--repeat", "10"], args.out, limit), 300)
-        fused_error = bench if bench.get("returncode") else None  # failed, not cut short by --budget
-    if args.tiny or fused_error:  # without the kernels, the rest is still measured
-        part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, limit), 300)
-        if fused_error:
-            summary["training_benchmark"]["fused_error"] = fused_error
-            save()
-    part(summary, "sampling_benchmark", lambda limit: run_benchmark(
-        "sampling", ["--device", args.device] + small
-        + (["--seconds", "0.05", "--steps", "6", "--batches", "1"] if args.tiny
-           else ["--seconds", "1", "--all", "--precision", "bf16"]), args.out, limit), 300)
-    for name, config in (("default", default), ("paper", paper)):
-        print(f"== pipeline: {name} config", flush=True)
-        part(summary["runs"], name, lambda limit, name=name, config=config:
-             run_pipeline(args.out / name, config, args.cores, limit))
-        print(json.dumps(summary["runs"][name], indent=1), flush=True)
+            "kernels", ["--time", "--device", args.device, "--rounds", "5"]
+            + (["--channels", "16", "--batch", "1", "--samples", "256", "--repeat", "1"] if args.tiny else []),
+            args.out, log, limit), 60)
+        default = merge(base, TINY) if args.tiny else base
+        part(summary["runs"], "default", lambda limit: run_pipeline(args.work / "default", default, args.cores, limit))
+    finally:
+        if args.wheels:
+            uninstall_pth()
+    save()
+    print(digest(summary, args.budget, time.monotonic() - started))
     failed = [name for name, run in summary["runs"].items() if run.get("returncode")]
-    cut = [name for name, run in summary["runs"].items() if run.get("returncode", None) is None]  # not failures
-    print(f"summary: {args.out / 'summary.json'}" + (f"; FAILED: {', '.join(failed)}" if failed else "")
-          + (f"; cut short by --budget: {', '.join(cut)}" if cut else ""))
+    print(f"files in {args.out}: {', '.join(sorted(p.name for p in args.out.iterdir()))}"
+          + (f"; FAILED: {', '.join(failed)}" if failed else ""))
     sys.exit(1 if failed else 0)
 
 

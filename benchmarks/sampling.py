@@ -12,7 +12,8 @@ generator there. 200 steps = ancestral, 6 = DiffWave's fast schedule, others DDI
 alternate, each (steps, batch) pair back to back. FLOPs per step (one forward) are counted
 once per batch size and divided by the measured time per step for the fraction of the
 matmul peak. Work above --max-work audio-second-steps per run is skipped unless --all, to
-keep the default run under five minutes on 2 cores.
+keep the default run under five minutes on 2 cores. Each (steps, batch) cell is timed
+after an untimed warm-up at its batch size and lands in --json as soon as it is measured.
 """
 
 from __future__ import annotations
@@ -63,12 +64,17 @@ def main() -> None:
         for name, m in models.items():
             with torch.inference_mode():
                 flops[name, batch] = _bench.count_flops(lambda: m(x, t))
-            run(name, 6 if 6 in args.steps else min(args.steps), batch)  # warm-up at this shape (autotuning, graph capture)
+            # warm-up at this shape, untimed: cuDNN autotuning, and our step recorded as the graph every later call
+            # at this batch replays (cry_diffusion.diffusion keeps it on the model)
+            run(name, 6 if 6 in args.steps else min(args.steps), batch)
 
     # each model against the peak of the dtype its matmuls run in
     peak = {"reference": _bench.matmul_peak(device)}
     peak["ours"] = _bench.matmul_peak(device, how["ours"]["autocast"]) if how["ours"]["autocast"] else peak["reference"]
     rows, ratios, cells = [], [], []
+    figures = _bench.settings(args, device) | {"seconds": args.seconds, "layers": args.layers,
+                                               "channels": args.channels, "precision": args.precision,
+                                               "graph": graph, "rounds": args.rounds}
     for steps in args.steps:
         for batch in args.batches:
             work = steps * batch * args.seconds
@@ -76,7 +82,7 @@ def main() -> None:
                 rows.append([steps, batch, "skipped", "(--all)", "", "", "", ""])
                 continue
             times = _bench.alternate({n: (lambda n=n: run(n, steps, batch)) for n in models}, args.rounds, device,
-                                     warmup=0)
+                                     warmup=0)  # warmed up above, per batch size
             sec = {n: statistics.median(v) for n, v in times.items()}
             r = _bench.ratio(times, "reference", "ours")
             ratios.append(r)
@@ -86,17 +92,16 @@ def main() -> None:
                          audio / sec["reference"], r, f"{100 * frac['ours']:.0f}%", f"{100 * frac['reference']:.0f}%"])
             cells.append({"steps": steps, "batch": batch, "ours": audio / sec["ours"],
                           "reference": audio / sec["reference"], "speedup": r})
+            _bench.write_json(args.json, figures | {"cells": cells})  # each cell as it comes: a cut run keeps them
     print(_bench.table(rows, ["steps", "batch", "sampler", "ours audio s/s", "ref audio s/s", "speed-up",
                               "ours of peak", "ref of peak"]))
     print(f"\nGFLOP per sampling step (one forward) at batch {args.batches[-1]} x {length} samples: "
           f"ours {flops['ours', args.batches[-1]] / 1e9:.2f}, reference {flops['reference', args.batches[-1]] / 1e9:.2f}")
-    print(f"matmul peak (4096^2): fp32 {peak['reference'] / 1e9:.0f} GFLOP/s"
+    print(f"matmul peak (one square product): fp32 {peak['reference'] / 1e9:.0f} GFLOP/s"
           + (f", {args.precision} {peak['ours'] / 1e9:.0f} GFLOP/s" if how["ours"]["autocast"] else ""))
     if ratios:
         print(f"ours is {statistics.median(ratios):.2f}x the reference's speed (median over runs, "
               f"range {min(ratios):.2f}-{max(ratios):.2f})")
-    _bench.write_json(args.json, {"machine": _bench.machine(device), "seconds": args.seconds,
-                                  "precision": args.precision, "graph": graph, "cells": cells})
 
 
 if __name__ == "__main__":

@@ -12,7 +12,9 @@ is compiled or timed (the counter's module hooks are gone by then, which the scr
 ours-triton (--layer-kernel: the residual layers as cry_diffusion.fused's kernels, which the
 counter can't see) is credited with the plain model's count: the same arithmetic, with the
 gate its backward recomputes left out. Peak memory is that of one step, each model in a
-fresh process (CPU: resident set; CUDA: allocator peak).
+fresh process (CPU: resident set; CUDA: allocator peak); --json is written before those
+probes, and again after each. With --layer-kernel both, one float32 forward of the same
+weights through plain and fused layers says whether the kernels agree on this machine.
 """
 
 from __future__ import annotations
@@ -95,6 +97,7 @@ def main() -> None:
     ap.add_argument("--layer-kernel", choices=("torch", "triton", "both"), default="torch",
                     help="our residual layers as PyTorch ops (ours), fused Triton kernels (ours-triton), or both")
     ap.add_argument("--repeat", type=int, default=1, help="training steps per timed round (a GPU step is milliseconds)")
+    ap.add_argument("--probe-timeout", type=float, default=None, help="seconds for each memory probe (a fresh process); 0: no probes")
     ap.add_argument("--probe", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = ap.parse_args()
     device = _bench.setup(args)
@@ -115,6 +118,7 @@ def main() -> None:
         flops[name] = _bench.count_flops(make_step(model, args.batch, args.samples, device, prec))
         del model
     flops["ours-triton"] = flops["ours"]
+    agreement = fused_agreement(args, device) if "ours-triton" in names else None
     models = {name: build(name, args, device) for name in names}
     steps = {name: make_step(m, args.batch, args.samples, device, prec, args.repeat)
              for name, (m, prec) in models.items()}
@@ -124,33 +128,59 @@ def main() -> None:
     if args.precision != "fp32":
         peak[args.precision] = _bench.matmul_peak(device, _bench.DTYPES[args.precision])
     peak["fp32"] = max(peak["fp32"], _bench.matmul_peak(device))  # again, after the models: the better of two
-    mem = {}
-    for name in steps:
+    sec = {n: statistics.median(times[n]) for n in names}
+    figures = _bench.settings(args, device) | {
+        "batch": args.batch, "samples": args.samples, "layers": args.layers, "channels": args.channels,
+        "precision": args.precision, "compile": args.compile, "rounds": args.rounds, "repeat": args.repeat,
+        "speedup": {n: _bench.ratio(times, "reference", n) for n in ours},
+        "steps_per_second": {n: 1 / sec[n] for n in names},
+        "audio_seconds_per_second": {n: args.batch * args.samples / 16_000 / sec[n] for n in names},
+        "gflop_per_step": {n: flops[n] / 1e9 for n in names},
+        "fraction_of_peak": {n: flops[n] / sec[n] / peak.get(models[n][1], peak["fp32"]) for n in names},
+        "matmul_peak_gflops": {k: v / 1e9 for k, v in peak.items()}, "fused_vs_plain": agreement, "peak_mb": None}
+    _bench.write_json(args.json, figures)  # now: the memory probes below compile again, and may run out of time
+    print(f"{'; '.join(f'{n} {1 / sec[n]:.3g} steps/s' for n in names)}", flush=True)
+    mem = {name: "not measured (--probe-timeout 0)" for name in steps}
+    for name in steps if args.probe_timeout != 0 else ():
         # glibc's default malloc in the probe: freed blocks go back at once, so the resident peak is what the step needs
-        mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name, "--glibc-default"])
+        mem[name] = _bench.child_peak(__file__, sys.argv[1:] + ["--probe", name, "--glibc-default"], args.probe_timeout)
+        _bench.write_json(args.json, figures | {"peak_mb": mem})
 
     rows = []
     for name in names:
-        sec = statistics.median(times[name])
         prec = models[name][1]
         ceiling = peak.get(prec, peak["fp32"])
-        rows.append([name, prec, sec, args.batch * args.samples / 16_000 / sec, flops[name] / 1e9,
-                     flops[name] / sec / 1e9, f"{100 * flops[name] / sec / ceiling:.0f}%", mem[name]])
+        rows.append([name, prec, sec[name], args.batch * args.samples / 16_000 / sec[name], flops[name] / 1e9,
+                     flops[name] / sec[name] / 1e9, f"{100 * flops[name] / sec[name] / ceiling:.0f}%", mem[name]])
     print(_bench.table(rows, ["model", "dtype", "s/step", "audio s/s", "GFLOP/step", "GFLOP/s", "of peak", "peak MB"]))
-    print("\nmatmul peak (4096^2): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
+    print("\nmatmul peak (one square product): " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peak.items()))
     for name in ours:
         print(f"{name} is {_bench.ratio(times, 'reference', name):.2f}x the reference's speed "
               f"(median of {args.rounds} back-to-back rounds)")
     print("per-round seconds per step: " + "; ".join(
         f"{n} {', '.join(f'{t:.3g}' for t in times[n])}" for n in names))
-    print("peak memory of one step: " + ", ".join(f"{n} {mem[n]:.0f} MB" for n in names)
+    if agreement:
+        print(f"fused against plain layers, one float32 forward: max abs difference {agreement['max_abs_diff']:.3g} "
+              f"(output scale {agreement['output_scale']:.3g})")
+    print("peak memory of one step: " + ", ".join(f"{n} {f'{mem[n]:.0f} MB' if isinstance(mem[n], float) else mem[n]}"
+                                                 for n in names)
           + f" ({'CUDA allocator' if device.type == 'cuda' else 'resident set, fresh process each'})")
-    _bench.write_json(args.json, {
-        "machine": _bench.machine(device), "batch": args.batch, "samples": args.samples, "precision": args.precision,
-        "compile": args.compile, "speedup": {n: _bench.ratio(times, "reference", n) for n in ours},
-        "steps_per_second": {n: 1 / statistics.median(times[n]) for n in steps},
-        "fraction_of_peak": {n: flops[n] / statistics.median(times[n]) / peak.get(models[n][1], peak["fp32"]) for n in steps},
-        "peak_mb": mem})
+
+
+def fused_agreement(args, device) -> dict:
+    """One float32 forward of the same weights with plain and fused layers: are the kernels right on this machine?"""
+    plain, _ = build("ours", args, device, compile=False)
+    fused, _ = build("ours-triton", args, device, compile=False)
+    with torch.no_grad():  # random weights throughout: DiffWave starts with a zero output projection
+        for p in plain.parameters():
+            p.normal_(0, 0.2, generator=torch.Generator(device).manual_seed(p.numel()))
+    fused.load_state_dict(plain.state_dict())
+    gen = torch.Generator(device).manual_seed(1)
+    audio = 0.1 * torch.randn(args.batch, args.samples, device=device, generator=gen)
+    steps = torch.randint(0, 200, (args.batch,), device=device, generator=gen).float()
+    with torch.no_grad():
+        a, b = plain(audio, steps), fused(audio, steps)
+    return {"max_abs_diff": (a - b).abs().max().item(), "output_scale": a.abs().max().item()}
 
 
 if __name__ == "__main__":

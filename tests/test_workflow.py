@@ -1,6 +1,7 @@
 """The real Snakemake workflow on a tiny config in a temporary folder."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -255,6 +256,58 @@ def test_only_what_changes_results_reruns(run, edit, expected):
         assert planned_rules(run) == expected
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
+
+
+def test_train_gpus_2_runs_torchrun_and_equals_the_librarys_own(run, tmp_path):
+    """train.gpus: 2 on the CPU (gloo): the rule starts torchrun itself, and its model and loss history are the
+    ones `torchrun -m cry_diffusion.train` gives on the same segments. Changing gpus retrains in a run folder
+    of its own: with a per-GPU batch the global batch, and so the weights, follow the process count."""
+    import torch  # noqa: PLC0415 (only these tests need it)
+
+    from cry_diffusion.segment import read_table, side  # noqa: PLC0415
+
+    work = tmp_path / "wf"
+    for name in ("segments.npy", "segments.csv"):  # the module run's segments: train alone runs here
+        (work / "results" / "embedded").mkdir(parents=True, exist_ok=True)
+        (work / "results" / "embedded" / name).write_bytes((run / "results" / "embedded" / name).read_bytes())
+    config = {**TINY, "datasets": {"embedded": TINY["datasets"]["embedded"]}, "model": {**TINY["model"], "conditional": False},
+              "train": {"steps": 20, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5,
+                        "gpus": 2}}  # fmt: skip
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    train_only = ["--cores", "2", "--allowed-rules", "train", "--resources", "gpu=2", "--", "results/embedded/model.pt"]
+    snakemake(work, *train_only)
+    ours = work / "results" / "embedded"
+
+    rows = side(read_table(ours / "segments.csv"), "train")
+    np.save(tmp_path / "segments.npy", np.load(ours / "segments.npy")[rows["index"].to_numpy()])
+    np.save(tmp_path / "padded.npy", rows["padded_samples"].to_numpy())
+    lib = tmp_path / "lib"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "cry_diffusion.train",
+           "--segments", str(tmp_path / "segments.npy"), "--padded", str(tmp_path / "padded.npy"), "--out", str(lib / "model.pt"),
+           "--checkpoint-dir", str(lib / "ckpt"), "--loss-csv", str(lib / "loss.csv"), "--steps", "20", "--batch-size", "2",
+           "--crop-samples", "4000", "--checkpoint-every", "10", "--log-every", "5", "--residual-layers", "2",
+           "--residual-channels", "8", "--threads", "1"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO / "src")})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    a, b = (torch.load(d / "model.pt", weights_only=True) for d in (ours, lib))
+    assert a["step"] == b["step"] == 20 and a["world_size"] == b["world_size"] == 2 and a["model"].keys() == b["model"].keys()
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"]), "weights differ from the library's"
+    steps_and_losses = [pd.read_csv(d / "loss.csv")[["step", "loss"]].values.tolist() for d in (ours, lib)]
+    assert steps_and_losses[0] == steps_and_losses[1] and len(steps_and_losses[0]) == 4
+
+    def checkpoints():
+        return {str(p.relative_to(ours)): p.stat().st_mtime_ns for p in (ours / "checkpoints").rglob("*.pt")}
+
+    two = checkpoints()
+    config["train"]["gpus"] = 1
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    assert "train" in snakemake(work, "-n", *train_only).stdout  # the params changed
+    snakemake(work, *train_only)
+    after = checkpoints()
+    assert len(list((ours / "checkpoints").iterdir())) == 2 and len(after) == 2 * len(two)  # a run of its own...
+    assert two.items() <= after.items()  # ...beside the 2-process one, which stays as it was
+    one = torch.load(ours / "model.pt", weights_only=True)
+    assert not torch.equal(one["model"]["input_projection.weight"], a["model"]["input_projection.weight"])
 
 
 def test_trained_and_sampled_outputs(run):

@@ -205,6 +205,18 @@ def _ddim(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
     return x
 
 
+def _replays(model, *how) -> dict:
+    """The recorded steps of `model` sampled this way, kept on the model from one sample() call to the next.
+
+    Recording is the slow part (warm-up runs, cuDNN autotuning, the capture itself), and a graph stays valid
+    for as long as the weights stay in the same memory: load_state_dict copies into it, so snapshot after
+    snapshot replays the same graph. Moving or casting the model gives its parameters new memory, and the
+    first one's address in the key makes that a new set of graphs.
+    """
+    cache = model.__dict__.setdefault("_sampling_replays", {})
+    return cache.setdefault((next(model.parameters()).data_ptr(), *how), {})
+
+
 def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | None = None, steps: int | None = None,
            labels=None, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
            device=None, batch_size: int | None = None, autocast: torch.dtype | None = None,
@@ -216,8 +228,9 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     class-conditional models only) with guidance_scale != 1 use classifier-free guidance
     against the null class. A seeded `generator` makes the result reproducible on its device.
     autocast: the dtype the model runs in (None: float32). graph: record one denoising step
-    as a CUDA graph per batch shape and replay it (cry_diffusion.runtime.Replay); on a CPU the
-    same fixed buffers run eagerly, which is how the tests check the graph path's logic.
+    as a CUDA graph per batch shape and replay it (cry_diffusion.runtime.Replay), the same graph
+    again in later calls with this model, device, dtype and guidance; on a CPU the same fixed
+    buffers run eagerly, which is how the tests check the graph path's logic.
     ddim_spacing: which steps DDIM visits (`ddim_steps`).
 
     Steps reach the model as float32 always (whole numbers for ancestral and DDIM, fractions
@@ -237,16 +250,17 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
     batch_size = batch_size or n
     model_eps = functools.partial(_eps, model, guidance_scale=guidance_scale, autocast=autocast)
-    replays = {}  # one recorded step per batch shape (the last batch may be smaller)
+    replays = _replays(model, device, autocast, guidance_scale) if graph else {}
 
     def denoiser(x, lab):
         extra = () if lab is None else (lab,)  # labels ride along as an input, so a replay takes each batch's own
         if not graph:
             return lambda x, t: model_eps(x, t, *extra)
-        if x.shape not in replays:
-            replays[x.shape] = Replay(lambda x, t, *lab: model_eps(x, t, *lab), x, x.new_zeros(len(x)), *extra,
-                                      capture=device.type == "cuda")
-        return lambda x, t: replays[x.shape](x, t, *extra)
+        key = (x.shape, len(extra))  # the last batch may be smaller
+        if key not in replays:
+            replays[key] = Replay(lambda x, t, *lab: model_eps(x, t, *lab), x, x.new_zeros(len(x)), *extra,
+                                  capture=device.type == "cuda")
+        return lambda x, t: replays[key](x, t, *extra)
 
     out = []
     with torch.inference_mode():

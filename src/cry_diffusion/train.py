@@ -12,7 +12,7 @@ the ranks must agree on the step). Under torchrun, --batch-size is per process: 
 is batch_size * WORLD_SIZE, and only rank 0 writes checkpoints, the loss CSV and the model.
 
 The model file (--out) holds: model (the EMA weights), weights ("ema"), step, elapsed_seconds,
-model_params, diffusion_params, train_params, class_names; load it with
+model_params, diffusion_params, train_params, class_names, world_size; load it with
 cry_diffusion.generate.load_model. With --snapshot-every N, the same file is kept every N
 steps as <checkpoint-dir>/snapshots/step-NNNNNNN.pt, to measure quality against training time.
 """
@@ -243,7 +243,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
                 "diffusion_params": diffusion_params.to_dict(), "train_params": tp.to_dict(),
                 "class_names": list(class_names) if class_names else None, "device": str(device),
                 "autocast": str(amp).replace("torch.", "") if amp else None, "resumes": resumes,
-                "unreadable_checkpoints": unreadable}
+                "unreadable_checkpoints": unreadable, "world_size": world}
 
     # SIGTERM only sets a flag: the loop finishes its step, checkpoints and exits cleanly
     terminated = threading.Event()
@@ -256,12 +256,9 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
             audio, lab, crop_real = _crop_batch(segments, labels, real, tp.crop_samples, tp.batch_size, data_gen)
             if lab is not None:
                 lab[torch.rand(len(lab), generator=data_gen) < tp.label_drop] = model.null_label
-                lab = lab.to(device, non_blocking=True)
-            if device.type == "cuda":
-                audio = audio.pin_memory()
-            audio = audio.to(device, non_blocking=True)
-            if crop_real is not None:
-                crop_real = crop_real.to(device, non_blocking=True)
+            # pinned first on CUDA: a non_blocking copy from pageable memory is a blocking one after all
+            audio, lab, crop_real = (None if t is None else (t.pin_memory() if device.type == "cuda" else t)
+                                     .to(device, non_blocking=True) for t in (audio, lab, crop_real))
             scored = mean_scored(crop_real, audio.numel(), device) if world > 1 else None
 
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):

@@ -72,6 +72,8 @@ def train_dataset(segments_npy, table_csv, out_path, loss_csv, checkpoint_root, 
     identity = {"model": mp.to_dict(), "diffusion": dp.to_dict(),
                 "train": {k: v for k, v in tp.to_dict().items() if k not in ignored},
                 "data": hashlib.sha256(Path(table_csv).read_bytes()).hexdigest()}  # fmt: skip
+    if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:  # batch_size is per process, crops and noise per rank:
+        identity["world_size"] = world  # N processes learn other weights than one (one process keeps its old key)
     run_key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     log.info("%d training segments, %s; checkpoints in %s/%s", len(rows),
              f"classes {class_names}" if class_names else "unconditional", checkpoint_root, run_key)  # fmt: skip

@@ -18,7 +18,8 @@ rule train:
         code=code_hash("train.py"),
     threads: 8
     resources:
-        gpu=1,
+        # train.gpus > 1: the script starts torchrun with one process per GPU
+        gpu=config["train"]["gpus"],
     log:
         "results/logs/{dataset}/train.log",
     benchmark:
