@@ -6,13 +6,12 @@ import re
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import REPO
+from rater import Serving, answer_trials, chromium, library_env, state
 
 import browser
 from cry_diffusion import audio, listening, listening_analysis
@@ -192,7 +191,7 @@ def test_answers_from_files_go_through_the_same_checks(server, tmp_path):
 
     def run(*files):
         return subprocess.run([sys.executable, "-m", "cry_diffusion.listening", "import", str(folder), *map(str, files)],
-                              capture_output=True, text=True, cwd=REPO)  # fmt: skip
+                              capture_output=True, text=True, env=library_env())  # fmt: skip
 
     first = run(good)
     assert first.returncode == 0 and "3 answers added" in first.stdout, first
@@ -309,70 +308,6 @@ def test_krippendorff_alpha_on_known_cases():
 
 
 # --- a real browser answers the study from the running server ---
-
-
-class Serving:
-    """`python -m cry_diffusion.listening serve` in a subprocess, on a fixed port across restarts."""
-
-    def __init__(self, folder: Path, port: int = 0):
-        self.folder, self.port = folder, port
-
-    def start(self):
-        self.proc = subprocess.Popen([sys.executable, "-m", "cry_diffusion.listening", "serve", str(self.folder), "--port",
-                                      str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=REPO)  # fmt: skip
-        for line in self.proc.stdout:
-            match = re.search(r"share: (http://127\.0\.0\.1:(\d+)/)", line)
-            if match:
-                self.url, self.port = match.group(1), int(match.group(2))
-                return self
-        raise AssertionError(f"the server printed no URL (exit {self.proc.wait()})")
-
-    def stop(self):
-        self.proc.terminate()
-        self.proc.wait(10)
-
-
-def chromium(download_dir: Path | None = None):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = browser.CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-                 "--disable-background-networking", "--autoplay-policy=no-user-gesture-required", "--window-size=1000,900",
-                 f"--user-data-dir={tempfile.mkdtemp(prefix='chromium-')}", "--allow-file-access-from-files"):  # fmt: skip
-        options.add_argument(flag)
-    if download_dir:
-        options.add_experimental_option("prefs", {"download.default_directory": str(download_dir), "download.prompt_for_download": False})
-    return webdriver.Chrome(service=Service(browser.CHROMEDRIVER), options=options)
-
-
-def state(driver) -> str:
-    return driver.find_element("tag name", "body").get_attribute("data-state")
-
-
-def answer_trials(driver, count: int | None = None, choose=lambda trial, options: 0) -> list[str]:
-    """Answer up to `count` trials from the keyboard as a rater would: play each clip to the end (A/B or P), then press the
-    answer's number key. Returns the trial ids answered."""
-    from selenium.webdriver.common.action_chains import ActionChains
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    wait, done = WebDriverWait(driver, 30), []
-    while count is None or len(done) < count:
-        wait.until(lambda d: state(d) in ("trial", "done") and (not done or d.find_element("id", "trial").get_attribute("data-trial") != done[-1] or state(d) == "done"))
-        if state(driver) == "done":
-            break
-        trial = driver.find_element("id", "trial").get_attribute("data-trial")
-        answers = driver.find_elements("css selector", "button.answer")
-        assert all(not b.is_enabled() for b in answers), "an answer was open before the clips were played"
-        for play in driver.find_elements("css selector", "button.play"):
-            key = "p" if "[P]" in play.text else play.text[-2].lower()
-            ActionChains(driver).send_keys(key).perform()
-            wait.until(lambda d: "heard" in play.get_attribute("class"))
-        wait.until(lambda d: all(b.is_enabled() for b in answers))
-        ActionChains(driver).send_keys(str(choose(trial, answers) + 1)).perform()
-        done.append(trial)
-    return done
 
 
 def rows(folder: Path) -> list[tuple]:
