@@ -339,8 +339,9 @@ def figure(result: dict, path) -> None:
             ax.set_xlim(1, 5)
             ax.set_xlabel("mean naturalness, 1-5")
             ax.set_title("MOS")
-    fig.suptitle(f"Listening test, {result['dataset']}: {result['answers']} answers, "
-                 f"{result.get('included_raters', 0)} raters kept ({int(100 * result['confidence'])}% intervals)")  # fmt: skip
+    kept = result.get("included_raters", 0)
+    fig.suptitle(f"Listening test, {result['dataset']}: {result['answers']} answers, {kept} rater{'s' * (kept != 1)} "
+                 f"kept ({int(100 * result['confidence'])}% intervals)")  # fmt: skip
     fig.tight_layout()
     save(fig, path)
 
