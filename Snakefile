@@ -15,6 +15,7 @@ include: "workflow/rules/locks.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/listening.smk"
 include: "workflow/rules/report.smk"
 
 

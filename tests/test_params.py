@@ -8,6 +8,8 @@ from cry_diffusion.diffusion import DiffusionParams
 from cry_diffusion.embedding import EmbeddingParams
 from cry_diffusion.evaluate import EvalParams
 from cry_diffusion.ingest import IngestParams
+from cry_diffusion.listening import StudyParams
+from cry_diffusion.listening_analysis import AnalysisParams
 from cry_diffusion.mel import MelParams
 from cry_diffusion.model import ModelParams
 from cry_diffusion.params import Params
@@ -25,6 +27,8 @@ SECTIONS = {
     ("evaluation",): (EvalParams, {}),
     ("evaluation", "embedding"): (EmbeddingParams, {}),
     ("datasets", "*"): (SegmentParams, {"segment_seconds": "seconds"}),
+    ("listening",): (StudyParams, {}),
+    ("listening", "analysis"): (AnalysisParams, {}),
 }
 
 

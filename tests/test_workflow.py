@@ -31,6 +31,8 @@ TINY = {
     "train": {"steps": 30, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5,
               "snapshot_every": 15},
     "sampling": {"steps": [200, 7, 6], "n_samples": 2, "seconds": 0.25},
+    # a short listening test, answered in Chromium by test_listening_answers_reach_the_report
+    "listening": {"raters": 2, "afc_per_system": 1, "mos_per_system": 1, "category_trials": 2},
 }
 
 
@@ -127,6 +129,7 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert len(seen["audio"]) == 2 * 16 and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert "smoke test, not a trained model" in text
+    assert text.count("No listening results exist yet") == 2 and "cry_diffusion.listening serve results/listening/messy" in text
     # the conditional model's clips, category by category; the stages each ran on; n beside FAD and KID
     assert "By category: generated at 200 steps" in text and text.count('<tr class="category">') >= 2
     assert text.count('<tr class="device">') == 2 * 4 and "KID [95% CI]" in text and "2 vs " in text
@@ -149,6 +152,35 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert text.count('<span class="bad">near copy</span>') == flagged
 
 
+def test_listening_answers_reach_the_report(run):
+    """A rater answers the pipeline's study in Chromium; the next report run redoes the analysis and the report only."""
+    if not browser.available():
+        pytest.skip("headless Chromium not installed (.ci/run installs it)")
+    from rater import Serving, answer_trials, chromium, state
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    study = run / "results" / "listening" / "embedded"
+    plan = json.loads((study / "plan.json").read_text())
+    assert plan["systems"] == ["steps-200", "steps-7", "steps-6"] and plan["kinds"] == ["afc", "mos", "category"]
+    server, driver = Serving(study).start(), chromium()
+    try:
+        driver.get(server.url)
+        answered = answer_trials(driver)
+        assert state(driver) == "done"
+    finally:
+        driver.quit()
+        server.stop()
+    assert planned_rules(run) == {"listening_results", "report"}  # the database is newer than results.json
+    snakemake(run, "--cores", "2", "results/report.html")
+    result = json.loads((study / "results.json").read_text())
+    assert result["answers"] == len(answered) == len(next(iter(plan["raters"].values())))
+    assert [r["system"] for r in result["afc"]] == ["steps-200", "steps-7", "steps-6", "noise"]
+    text = (run / "results" / "report.html").read_text()
+    assert text.count("No listening results exist yet") == 1  # messy's study has no answers
+    assert f"{len(answered)} answers from 1 rater (" in text and text.count('<tr class="listening-afc') == 4
+    assert planned_rules(run) == set()
+
+
 def test_mel_change_reruns_mel_and_after_only(run):
     assert planned_rules(run) == set()  # up to date after the run
     config = yaml.safe_load((run / "config.yaml").read_text())
@@ -156,7 +188,7 @@ def test_mel_change_reruns_mel_and_after_only(run):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
         assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "progress",
-                                      "report"}  # fmt: skip
+                                      "listening_results", "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -184,7 +216,7 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
 @pytest.mark.parametrize("edit, expected", [
     # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
     (("    voicing: float = 0.45", "    voicing: float = 0.5"),
-     {"reference", "evaluate", "tradeoff", "figures", "progress", "report"}),
+     {"reference", "evaluate", "tradeoff", "figures", "progress", "listening", "listening_results", "report"}),
     # a comment, and a docstring: nothing that runs changes, so nothing reruns
     (("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
     (('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
@@ -207,7 +239,8 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/messy/segments.npy" in out and "output: results/embedded/segments.npy" not in out
         assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
-                                      "reference", "evaluate", "tradeoff", "figures", "progress", "report"}  # fmt: skip
+                                      "reference", "evaluate", "tradeoff", "figures", "progress", "listening",
+                                      "listening_results", "report"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -217,7 +250,7 @@ def test_a_new_step_count_samples_only_that(run):
     config["sampling"]["steps"] = [200, 6, 12]
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        assert planned_rules(run) == {"sample", "evaluate", "tradeoff", "figures", "report"}
+        assert planned_rules(run) == {"sample", "evaluate", "tradeoff", "figures", "listening", "listening_results", "report"}
         out = snakemake(run, "-n", "results/report.html").stdout
         assert "output: results/embedded/samples/steps-12/samples.npy" in out
         assert "output: results/embedded/samples/steps-6/samples.npy" not in out
@@ -232,7 +265,7 @@ def test_training_change_retrains_and_resamples_only(run):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
         assert planned_rules(run) == {"train", "loss_figure", "sample", "evaluate", "tradeoff", "figures", "progress",
-                                      "report"}  # fmt: skip
+                                      "listening", "listening_results", "report"}  # fmt: skip
         assert "output: results/embedded/evaluation/real.json" not in snakemake(run, "-n", "results/report.html").stdout
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))

@@ -317,3 +317,28 @@ def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embe
             for i in np.argsort(nn["distance"])[:pairs].tolist()
         ],
     }
+
+
+def listening_section(result: dict, figure: str | Path) -> dict:
+    """What listeners said (cry_diffusion.listening_analysis.analyse), formatted; `answers` 0: how to collect them."""
+    def pct(x):
+        return _fmt(None if x is None else 100 * x, ".0f") + "%"
+
+    def rho(a):
+        return "n/a (no variation)" if a["rho"] is None else f"{a['rho']:+.2f} [{_fmt(a['low'], '+.2f')}, {_fmt(a['high'], '+.2f')}]"
+
+    category = result.get("category")
+    return {
+        "answers": result["answers"], "how_to_collect": result["how_to_collect"], "figure": png_uri(figure),
+        "raters": len(result["raters"]), "included": result.get("included_raters", 0), "planned": result["raters_planned"],
+        "excluded": result["excluded"], "exclusion": result["exclusion"], "kinds": result["kinds"],
+        "confidence": result["confidence"], "clip_seconds": result["clip_seconds"], "loudness_matched": result["loudness_matched"],
+        "afc": [{"label": r["label"], "n": r["n"], "k": r["picked_as_real"], "rate": f"{pct(r['rate'])} [{pct(r['low'])}, {pct(r['high'])}]",
+                 "p": _fmt(r["p_value"], ".2g"), "attention": r["attention"]} for r in result["afc"] or []],
+        "mos": [{"label": r["label"], "mean": f"{r['mean']:.2f} [{_fmt(r['low'], '.2f')}, {_fmt(r['high'], '.2f')}]",
+                 "n": r["n"], "raters": r["raters"], "clips": r["clips"], "system": r["system"]} for r in result["mos"] or []],
+        "alpha": [{"kind": k, "alpha": _fmt(v, ".2f")} for k, v in result["alpha"].items()],
+        "category": category and {"categories": category["categories"],
+                                  "sides": [{"side": side, **category[side]} for side in ("real", "generated") if side in category]},
+        "agreement": [{**a, "rho": rho(a)} for a in result["agreement"]],
+    }  # fmt: skip

@@ -304,6 +304,7 @@ def report_inputs(wildcards):
         if config["train"]["snapshot_every"]:
             files[f"{name}/progress"] = f"results/{name}/evaluation/progress.json"
             files[f"{name}/fig/progress"] = f"results/{name}/figures/progress.png"
+        files |= listening_report_inputs(name)  # workflow/rules/listening.smk
     files["figures"] = "results/figures"
     return files
 
@@ -350,3 +351,27 @@ def clip_seconds(wildcards):
 def sampling_params(wildcards, steps=None):
     """The sampling section for one step count (the wildcard's, else `steps`), not the list of them."""
     return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(steps or wildcards.steps)}
+
+
+# --- the listening test (workflow/rules/listening.smk, cry_diffusion.listening) ---
+LISTENING = config["listening"]
+_untested = [s for s in LISTENING["steps"] or [] if s not in STEPS]
+if _untested:
+    raise ConfigError(f"listening.steps: {_untested} are not among sampling.steps ({STEPS})")
+LISTENING_STEPS = LISTENING["steps"] or STEPS
+
+
+def listening_report_inputs(name):
+    """What the report reads of a dataset's study: its results, or nothing when listening.enabled is false."""
+    if not LISTENING["enabled"]:
+        return {}
+    return {f"{name}/listening": f"results/listening/{name}/results.json",
+            f"{name}/fig/listening": f"results/listening/{name}/results.png"}  # fmt: skip
+
+
+def answers_database(wildcards):
+    """The study's database, once the server or an import has made it. It is an input so that a new answer
+    (the server checkpoints each one into the file) makes it newer than results.json: the next
+    `snakemake results/report.html` redoes the analysis and the report, and nothing before them."""
+    path = f"results/listening/{wildcards.dataset}/answers.sqlite"
+    return [path] if os.path.exists(path) else []

@@ -60,6 +60,9 @@ for name in params.datasets:
     progress = inp.get(f"{name}/progress")  # only with train.snapshot_every
     section["progress"] = progress and report.progress_section(json.loads(open(progress).read()),
                                                                inp[f"{name}/fig/progress"])  # fmt: skip
+    listening = inp.get(f"{name}/listening")  # only with listening.enabled
+    section["listening"] = listening and report.listening_section(json.loads(open(listening).read()),
+                                                                  inp[f"{name}/fig/listening"])  # fmt: skip
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")
