@@ -272,7 +272,7 @@ def test_training_change_retrains_and_resamples_only(run):
 
 
 TORCH_STAGES_AND_AFTER = {"train", "loss_figure", "sample", "embedding", "reference", "evaluate", "tradeoff", "figures",
-                          "progress", "report"}  # fmt: skip
+                          "progress", "listening", "listening_results", "report"}  # fmt: skip
 
 
 @pytest.mark.parametrize("edit, expected", [
