@@ -17,7 +17,7 @@ significantly better than an equally distant shifted one in 60 of 60 trials at 3
 With few clips the intervals are wide and "no worse" is a weak claim; the report shows n.
 
     from cry_diffusion import tradeoff
-    result = tradeoff.compare({steps: evaluation_json, ...}, reference, EvalParams())
+    result = tradeoff.compare({steps: evaluation_json, ...}, reference.ref_level, reference.ref_features, EvalParams())
 """
 
 from __future__ import annotations
