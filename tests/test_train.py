@@ -46,13 +46,13 @@ def read_csv(path):
         return list(csv.DictReader(f))
 
 
-def train_tones(tmp_path, conditional: bool, steps=200):
+def train_tones(tmp_path, conditional: bool, steps=200, diffusion_params=DiffusionParams(), **recipe):
     segments, labels = tones()
     model_params = ModelParams(residual_layers=8, residual_channels=16, dilation_cycle=8,
                                num_classes=len(FREQS) if conditional else 0)
     tp = TrainParams(steps=steps, batch_size=8, crop_samples=4000, learning_rate=2e-3, checkpoint_every=100,
-                     log_every=25, threads=1)  # one thread: slower alone, far steadier on a busy CPU
-    return train(segments, labels if conditional else None, model_params, DiffusionParams(), tp,
+                     log_every=25, threads=1, **recipe)  # one thread: slower alone, far steadier on a busy CPU
+    return train(segments, labels if conditional else None, model_params, diffusion_params, tp,
                  tmp_path / "model.pt", tmp_path / "ckpt", tmp_path / "loss.csv",
                  class_names=["low", "high"] if conditional else None)
 
@@ -73,6 +73,19 @@ def test_learns_tones(tmp_path):
         assert hits >= 0.6, (steps, dominant_frequency(audio))
     paths = write_wavs(audio[:2], tmp_path / "wavs", "tone")
     assert [p.name for p in paths] == ["tone_000.wav", "tone_001.wav"]
+
+
+def test_the_recipe_options_learn_tones_and_sample_with_dpm_solver(tmp_path):
+    """v-prediction, Min-SNR-5 weighting, warm-up and cosine decay together still learn the tones, and the
+    model samples by every chain, DPM-Solver++(2M) included (issue 26's levers)."""
+    out = train_tones(tmp_path, conditional=False, diffusion_params=DiffusionParams(prediction="v"),
+                      min_snr_gamma=5.0, warmup_steps=20, lr_schedule="cosine")
+    assert load_model(out)[1]["diffusion_params"]["prediction"] == "v"
+    for steps, solver in ((8, "dpmpp2m"), (20, "ddim"), (7, "ddim")):
+        audio, info = generate(out, n=16, seconds=0.25, steps=steps, seed=1, solver=solver)
+        assert info["sampler"] == ("fast_to_end" if steps == 7 else solver)
+        hits = np.mean(np.min(np.abs(dominant_frequency(audio)[:, None] - FREQS), 1) <= 50)
+        assert hits >= 0.6, (steps, solver, dominant_frequency(audio))
 
 
 def test_conditional_guidance_picks_the_class(tmp_path):
@@ -236,3 +249,18 @@ def test_a_cut_short_checkpoint_is_named_and_the_one_before_it_used(tmp_path, on
     model.write_bytes(model.read_bytes()[:500])
     with pytest.raises(ValueError, match=r"model\.pt is unreadable \(.*\): delete it and run the same command again"):
         load_model(model)
+
+
+def test_learning_rate_schedules():
+    from cry_diffusion.train import LR_FLOOR, learning_rate_at
+
+    plain = TrainParams(steps=100, learning_rate=1e-3)
+    assert {learning_rate_at(plain, s) for s in (0, 50, 99)} == {1e-3}  # DiffWave's constant rate by default
+    tp = TrainParams(steps=100, learning_rate=1e-3, warmup_steps=10, lr_schedule="cosine")
+    assert learning_rate_at(tp, 0) == pytest.approx(1e-4) and learning_rate_at(tp, 9) == pytest.approx(1e-3)
+    rates = [learning_rate_at(tp, s) for s in range(10, 101)]
+    assert all(a >= b for a, b in zip(rates, rates[1:]))
+    assert rates[-1] == pytest.approx(LR_FLOOR * 1e-3)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        train(np.zeros((2, 100), np.float32), None, ModelParams(residual_layers=1, residual_channels=2),
+              DiffusionParams(), TrainParams(lr_schedule="step"), "m.pt", "c", "l.csv")

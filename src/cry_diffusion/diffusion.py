@@ -9,7 +9,13 @@ Which sampler a number of inference steps gets (`choose_sampler`):
     steps == len(fast_betas)+1  -> "fast_to_end": the same, with one more beta (`closing_beta`) that takes
                                    the schedule's abar down to training's last; see below
     anything else (1 .. T)      -> "ddim": deterministic DDIM (eta = 0) on steps spaced evenly in log-SNR
-                                   (`ddim_steps`; "quadratic" and "linear" spacing as options)
+                                   (`ddim_steps`; "quadratic" and "linear" spacing as options), or with
+                                   solver="dpmpp2m" DPM-Solver++(2M) (Lu et al. 2022) on the same steps
+
+What the network predicts (`prediction`): "eps", the noise, as DiffWave; or "v" = sqrt(abar) eps -
+sqrt(1 - abar) x0 (Salimans & Ho 2022), whose error does not vanish at the noisiest steps as an
+eps error does. Every sampler works on the noise estimate, so a v-model's output is turned into
+one (`_as_eps`) and the chains are the same for both.
 
 Why "fast_to_end": DiffWave's 6 fast betas stop at abar 0.376 while training ends at 0.132, so the
 fast chain starts its N(0, I) noise where training step ~138 sits and never uses steps 139-199; a
@@ -25,6 +31,7 @@ leaves out the uncertainty of the clean-audio estimate; the tradeoff table measu
 from __future__ import annotations
 
 import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,8 +40,10 @@ import torch.nn.functional as F
 from .params import Params
 from .runtime import Replay
 
-SAMPLERS = ("ancestral", "fast", "fast_to_end", "ddim")
+SAMPLERS = ("ancestral", "fast", "fast_to_end", "ddim", "dpmpp2m")
+SOLVERS = ("ddim", "dpmpp2m")  # what a step count that is neither T nor a fast schedule's length runs
 DDIM_SPACINGS = ("logsnr", "quadratic", "linear")
+PREDICTIONS = ("eps", "v")
 
 
 @dataclass(frozen=True)  # frozen: hashable, so the schedule tensors can be cached per params
@@ -43,6 +52,11 @@ class DiffusionParams(Params):
     beta_start: float = 1e-4  # noise added at the first step
     beta_end: float = 0.02  # noise added at the last step
     fast_betas: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)  # DiffWave's 6-step schedule
+    prediction: str = "eps"  # what the network is trained to output: "eps" (DiffWave) or "v"
+
+    def __post_init__(self):
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"diffusion prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
 
 
 def betas(params: DiffusionParams) -> torch.Tensor:
@@ -61,26 +75,57 @@ def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, params: Di
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
+def root_alpha_bar(params: DiffusionParams, t: torch.Tensor) -> torch.Tensor:
+    """sqrt(abar) at training steps t, fractional ones interpolated linearly as `alignment` places them."""
+    root = _alpha_bar(params, t.device).sqrt()
+    t = t.float().clamp(0, params.steps - 1)
+    low = t.floor().long().clamp(max=params.steps - 2)
+    frac = t - low
+    return root[low] * (1 - frac) + root[low + 1] * frac
+
+
+def min_snr_weight(params: DiffusionParams, t: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-gamma (Hang et al. 2023): each step's loss weighted as min(SNR, gamma) in clean-audio terms.
+
+    The same weight expressed for what the network predicts: divided by SNR for eps, by SNR + 1 for v.
+    Without it, the steps with little noise, which a network learns quickly and which shape little of
+    what is heard, take as much of the gradient as the noisy ones that lay out a cry.
+    """
+    abar = _alpha_bar(params, t.device)[t]
+    snr = abar / (1 - abar)
+    return snr.clamp(max=gamma) / (snr if params.prediction == "eps" else snr + 1)
+
+
 def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = None, generator=None,
-         real: torch.Tensor | None = None, scored: torch.Tensor | float | None = None):
-    """MSE between the true noise and the model's prediction, at a uniformly random step per example.
+         real: torch.Tensor | None = None, scored: torch.Tensor | float | None = None, min_snr_gamma: float = 0.0):
+    """MSE between the model's prediction and its target (params.prediction), at a uniformly random step per example.
 
     real: [B] samples of real audio at the start of each example; the rest is zero padding, which
     the model sees but is not scored on (so it never learns that cries end in abrupt silence).
     scored: what the squared errors of the real samples are divided by (default: their number). Under
     torchrun, the mean number over ranks: DDP's average of the gradients is then the global mean.
+    min_snr_gamma: > 0 weights each example by `min_snr_weight`; 0 is DiffWave's plain mean.
     """
     params = params or DiffusionParams()
     t = torch.randint(0, params.steps, (x0.shape[0],), device=x0.device, generator=generator)
     noise = torch.randn(x0.shape, device=x0.device, generator=generator)
     predicted = model(add_noise(x0, t, noise, params), t, label)
-    if real is None and scored is None:
-        return F.mse_loss(predicted, noise)
-    errors = (predicted.float() - noise) ** 2
+    target = noise
+    if params.prediction == "v":
+        abar = _alpha_bar(params, x0.device)[t][:, None]
+        target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
+    if real is None and scored is None and not min_snr_gamma:
+        return F.mse_loss(predicted, target)
+    errors = (predicted.float() - target) ** 2
+    if min_snr_gamma:
+        errors = errors * min_snr_weight(params, t, min_snr_gamma)[:, None]
+    keep = None
     if real is not None:
         keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
         errors = errors * keep
-    return errors.sum() / (keep.sum() if scored is None else scored)
+    if scored is None:
+        scored = errors.numel() if keep is None else keep.sum()
+    return errors.sum() / scored
 
 
 def alignment(params: DiffusionParams, fast: torch.Tensor | None = None) -> torch.Tensor:
@@ -122,14 +167,16 @@ def fast_schedule(params: DiffusionParams, sampler: str = "fast") -> torch.Tenso
     return torch.tensor(fast, dtype=torch.float64)
 
 
-def choose_sampler(steps: int, params: DiffusionParams) -> str:
+def choose_sampler(steps: int, params: DiffusionParams, solver: str = "ddim") -> str:
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
     if steps == params.steps:
         return "ancestral"
     if steps == len(params.fast_betas):
         return "fast"
     if steps == len(params.fast_betas) + 1 and closing_beta(params) is not None:
         return "fast_to_end"
-    return "ddim"
+    return solver
 
 
 def _randn(shape, generator, device):
@@ -138,7 +185,16 @@ def _randn(shape, generator, device):
     return torch.randn(shape, generator=generator, device=generator.device if generator else device).to(device)
 
 
-def _eps(model, x, t: torch.Tensor, labels=None, guidance_scale: float = 1.0, autocast=None):
+def _as_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params: DiffusionParams) -> torch.Tensor:
+    """The noise estimate from what the network gives: itself for eps, sigma x + alpha v for v."""
+    if params.prediction == "eps":
+        return out
+    alpha = root_alpha_bar(params, t)[:, None]
+    return (1 - alpha**2).sqrt() * x + alpha * out
+
+
+def _eps(model, x, t: torch.Tensor, labels=None, guidance_scale: float = 1.0, autocast=None,
+         params: DiffusionParams | None = None):
     """The model's noise estimate at steps t [B] (float32), with classifier-free guidance when asked."""
     with torch.autocast(x.device.type, dtype=autocast or torch.float32, enabled=autocast is not None,
                         cache_enabled=False):  # no cached casts: a CUDA graph must record every kernel it reads
@@ -148,7 +204,7 @@ def _eps(model, x, t: torch.Tensor, labels=None, guidance_scale: float = 1.0, au
             null = torch.full_like(labels, model.null_label)
             cond, uncond = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([labels, null])).chunk(2)
             out = uncond + guidance_scale * (cond - uncond)
-    return out.float()
+    return _as_eps(out.float(), x, t, params or DiffusionParams())
 
 
 def _ddpm_chain(eps, x, beta: torch.Tensor, model_steps: torch.Tensor, generator):
@@ -205,6 +261,35 @@ def _ddim(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
     return x
 
 
+def _dpmpp2m(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
+    """DPM-Solver++(2M) (Lu et al. 2022) on the same steps as DDIM, in its clean-audio form.
+
+    Each step's clean-audio estimate is combined with the previous step's (a second-order,
+    multistep update in log-SNR); the last step, to no noise at all, is first order, as the
+    solver's "lower order final", since its log-SNR step is infinite.
+    """
+    abar = torch.cumprod(1 - betas(params), 0)
+    ts = ddim_steps(params, steps, spacing)
+    alpha, sigma = abar.sqrt(), (1 - abar).sqrt()
+    lam = torch.log(alpha / sigma)
+    t = torch.tensor(ts, dtype=torch.float32, device=x.device).expand(x.shape[0], -1)
+    previous, h_previous = None, None
+    for i, step in enumerate(ts):
+        e = eps(x, t[:, i])
+        x0 = ((x - float(sigma[step]) * e) / float(alpha[step])).clamp(-1, 1)
+        if i + 1 == len(ts):
+            return x0
+        nxt = ts[i + 1]
+        h = float(lam[nxt] - lam[step])
+        d = x0
+        if previous is not None:
+            r = h_previous / h
+            d = (1 + 1 / (2 * r)) * x0 - (1 / (2 * r)) * previous
+        x = float(sigma[nxt] / sigma[step]) * x - float(alpha[nxt]) * math.expm1(-h) * d
+        previous, h_previous = x0, h
+    return x
+
+
 def _replays(model, *how) -> dict:
     """The recorded steps of `model` sampled this way, kept on the model from one sample() call to the next.
 
@@ -231,7 +316,7 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     as a CUDA graph per batch shape and replay it (cry_diffusion.runtime.Replay), the same graph
     again in later calls with this model, device, dtype and guidance; on a CPU the same fixed
     buffers run eagerly, which is how the tests check the graph path's logic.
-    ddim_spacing: which steps DDIM visits (`ddim_steps`).
+    ddim_spacing: which steps DDIM and DPM-Solver++ visit (`ddim_steps`).
 
     Steps reach the model as float32 always (whole numbers for ancestral and DDIM, fractions
     for the fast schedule), so a compiled or graphed model sees one input type throughout.
@@ -243,14 +328,14 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     fixed = {"ancestral": params.steps, "fast": len(params.fast_betas), "fast_to_end": len(params.fast_betas) + 1}
     if sampler in fixed and steps not in (None, fixed[sampler]):
         raise ValueError(f"{sampler} always takes {fixed[sampler]} steps, got steps={steps}")
-    if sampler == "ddim" and not (steps and 1 <= steps <= params.steps):
-        raise ValueError(f"ddim needs 1 <= steps <= {params.steps}, got {steps}")
+    if sampler in SOLVERS and not (steps and 1 <= steps <= params.steps):
+        raise ValueError(f"{sampler} needs 1 <= steps <= {params.steps}, got {steps}")
     device = torch.device(device or next(model.parameters()).device)
     if labels is not None:
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
     batch_size = batch_size or n
-    model_eps = functools.partial(_eps, model, guidance_scale=guidance_scale, autocast=autocast)
-    replays = _replays(model, device, autocast, guidance_scale) if graph else {}
+    model_eps = functools.partial(_eps, model, guidance_scale=guidance_scale, autocast=autocast, params=params)
+    replays = _replays(model, device, autocast, guidance_scale, params.prediction) if graph else {}
 
     def denoiser(x, lab):
         extra = () if lab is None else (lab,)  # labels ride along as an input, so a replay takes each batch's own
@@ -274,6 +359,8 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
             elif sampler.startswith("fast"):
                 fast = fast_schedule(params, sampler)
                 x = _ddpm_chain(call, x, fast, alignment(params, fast).float().to(device), generator)
+            elif sampler == "dpmpp2m":
+                x = _dpmpp2m(call, x, params, steps, ddim_spacing)
             else:
                 x = _ddim(call, x, params, steps, ddim_spacing)
             out.append(x.clamp(-1, 1))

@@ -20,7 +20,7 @@ import torch
 from . import SAMPLE_RATE
 from .audio import write_wav
 from .checkpoint import read_model
-from .diffusion import DDIM_SPACINGS, DiffusionParams, choose_sampler, sample
+from .diffusion import DDIM_SPACINGS, SOLVERS, DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
 from .runtime import amp_dtype, prepare, resolve_device
 
@@ -43,7 +43,7 @@ def uses_cuda_graphs(graph: str, device: torch.device) -> bool:
 
 def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labels=None, guidance_scale: float = 1.0,
              batch_size: int = 16, device="auto", threads: int = 0, precision: str = "auto",
-             graph: str = "auto", ddim_spacing: str = "logsnr") -> tuple[np.ndarray, dict]:
+             graph: str = "auto", ddim_spacing: str = "logsnr", solver: str = "ddim") -> tuple[np.ndarray, dict]:
     """n waveforms of `seconds` each -> (float32 [n, samples] in [-1, 1], info dict).
 
     labels: None (unconditional), "each" (a class-conditional model cycles through its
@@ -51,7 +51,8 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
     waveform. The same seed gives the same audio on the same kind of device (the noise is
     drawn there). precision as for training ("auto": bf16 autocast on a GPU, float32 on
     the CPU); graph: replay each denoising step as a CUDA graph ("auto": on a GPU). On the
-    CPU neither pays (benchmarks/sampling.py). ddim_spacing: which steps a DDIM chain visits
+    CPU neither pays (benchmarks/sampling.py). solver: what a step count other than T or a fast
+    schedule's runs, "ddim" or "dpmpp2m"; ddim_spacing: which steps it visits
     (cry_diffusion.diffusion.ddim_steps).
     """
     if graph not in GRAPH_MODES:
@@ -68,7 +69,7 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
     if labels is not None:
         labels = [labels] * n if isinstance(labels, (int, str)) else list(labels)
         labels = [class_names.index(x) if isinstance(x, str) else int(x) for x in labels]
-    sampler = choose_sampler(steps, params)
+    sampler = choose_sampler(steps, params, solver)
     length = round(seconds * SAMPLE_RATE)
     amp = amp_dtype(precision, device)
     graphed = uses_cuda_graphs(graph, device)
@@ -91,7 +92,7 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
         start = time.perf_counter()
         audio = run(False)
     wall = time.perf_counter() - start
-    info = {"sampler": sampler, "steps": steps, "ddim_spacing": ddim_spacing if sampler == "ddim" else None, "n": n, "seconds": seconds, "seed": seed,
+    info = {"sampler": sampler, "steps": steps, "ddim_spacing": ddim_spacing if sampler in SOLVERS else None, "n": n, "seconds": seconds, "seed": seed,
             "labels": labels, "label_names": [class_names[k] for k in labels] if labels else None,
             "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None,
             "cuda_graph": graphed, "cuda_graph_error": graph_error, "model_step": ckpt.get("step"),
@@ -125,10 +126,11 @@ def main(argv=None) -> None:
     ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16", "fp16"))
     ap.add_argument("--graph", default="auto", choices=GRAPH_MODES, help="CUDA graphs (auto: on a GPU)")
     ap.add_argument("--ddim-spacing", default="logsnr", choices=DDIM_SPACINGS, help="which steps DDIM visits")
+    ap.add_argument("--solver", default="ddim", choices=SOLVERS, help="what step counts other than T, 6 and 7 run")
     a = ap.parse_args(argv)
     label = int(a.label) if a.label is not None and a.label.isdigit() else a.label
     audio, info = generate(a.model, a.n, a.seconds, a.steps, a.seed, label, a.guidance_scale, a.batch_size, a.device,
-                           precision=a.precision, graph=a.graph, ddim_spacing=a.ddim_spacing)
+                           precision=a.precision, graph=a.graph, ddim_spacing=a.ddim_spacing, solver=a.solver)
     write_wavs(audio, a.out, a.prefix)
     print(json.dumps(info, indent=2))
 

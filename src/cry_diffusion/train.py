@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import logging
+import math
 import os
 import signal
 import threading
@@ -44,13 +45,28 @@ from .segment import Rows
 log = logging.getLogger("cry_diffusion.train")
 CSV_COLUMNS = ["step", "loss", "steps_per_second", "elapsed_seconds"]
 PADDING = ("mask", "drop")
+LR_SCHEDULES = ("constant", "cosine")
+LR_FLOOR = 0.1  # a cosine schedule ends at this share of the peak rate: the last steps still learn
+
+
+def learning_rate_at(tp: "TrainParams", step: int) -> float:
+    """The rate for optimizer step `step` (0-based): warm-up, then constant or cosine decay to LR_FLOOR at tp.steps."""
+    if step < tp.warmup_steps:
+        return tp.learning_rate * (step + 1) / tp.warmup_steps
+    if tp.lr_schedule == "constant":
+        return tp.learning_rate
+    done = min(1.0, (step - tp.warmup_steps) / max(1, tp.steps - tp.warmup_steps))
+    return tp.learning_rate * (LR_FLOOR + (1 - LR_FLOOR) * 0.5 * (1 + math.cos(math.pi * done)))
 
 
 @dataclass
 class TrainParams(Params):
     steps: int = 500_000  # total optimizer steps (the paper's); a resumed run stops here too
     batch_size: int = 16  # crops per step per process (global batch = batch_size * WORLD_SIZE)
-    learning_rate: float = 2e-4  # Adam, constant, as DiffWave
+    learning_rate: float = 2e-4  # Adam's peak rate (DiffWave: constant, 2e-4)
+    lr_schedule: str = "constant"  # "constant" (DiffWave) or "cosine": down to LR_FLOOR x the rate at `steps`
+    warmup_steps: int = 0  # the rate rises linearly from 0 over this many steps first
+    min_snr_gamma: float = 0.0  # > 0: Min-SNR-gamma loss weighting (cry_diffusion.diffusion.min_snr_weight); 0: plain MSE
     crop_samples: int = 16_000  # random crop length (1 s at 16 kHz); shorter segments are zero-padded
     padding: str = "mask"  # zeros padded onto segments' ends: "mask" them out of the loss, or "drop" padded segments
     grad_clip: float = 1.0  # max global gradient norm
@@ -147,6 +163,9 @@ def train(segments: np.ndarray, labels: np.ndarray | None, model_params: ModelPa
         raise ValueError(f"{len(class_names)} class names for {n_classes} classes")
     if tp.precision not in PRECISIONS or tp.compile not in ("auto", "on", "off") or tp.padding not in PADDING:
         raise ValueError(f"bad precision {tp.precision!r}, compile {tp.compile!r} or padding {tp.padding!r}")
+    if tp.lr_schedule not in LR_SCHEDULES or tp.warmup_steps < 0 or tp.min_snr_gamma < 0:
+        raise ValueError(f"bad lr_schedule {tp.lr_schedule!r} (one of {LR_SCHEDULES}), warmup_steps "
+                         f"{tp.warmup_steps} or min_snr_gamma {tp.min_snr_gamma} (both >= 0)")
     length = segments.shape[1]
     padded = np.zeros(len(segments), np.int64) if padded is None else np.asarray(padded, np.int64)
     if len(padded) != len(segments) or padded.min() < 0 or padded.max() >= length:
@@ -192,7 +211,9 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
     if ck is not None:
         unreadable = ck.get("unreadable_checkpoints", []) + [f"{p.name}: {why}" for p, why in skipped]
         path = checkpoint_dir / f"step-{ck['step']:07d}.pt"
-        if ck["model_params"] != model_params.to_dict() or ck["diffusion_params"] != diffusion_params.to_dict():
+        # read through the dataclasses: a field added since the checkpoint was written takes its default
+        if (ModelParams.from_dict(ck["model_params"]) != model_params
+                or DiffusionParams.from_dict(ck["diffusion_params"]) != diffusion_params):
             raise ValueError(f"{path} was trained with other model/diffusion params; remove it to start over")
         if ck["step"] > tp.steps:
             raise ValueError(f"{path} is already past the requested {tp.steps} steps: raise train.steps to at least "
@@ -200,9 +221,7 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
         model.load_state_dict(ck["model"])
         for e, name in zip(ema, names):
             e.copy_(ck["ema"][name])
-        opt.load_state_dict(ck["optimizer"])
-        for group in opt.param_groups:  # the learning rate asked for now wins over the saved one
-            group["lr"] = tp.learning_rate
+        opt.load_state_dict(ck["optimizer"])  # the rate is set again at every step, from the params asked for now
         scaler.load_state_dict(ck["scaler"])
         if rank < len(ck["rng"]):  # same world size: every rank continues its own random streams
             checkpoint.set_rng_state(ck["rng"][rank], data_gen, noise_gen)
@@ -261,8 +280,10 @@ def _train(segments, labels, real, model_params, diffusion_params, tp, out_path,
                                      .to(device, non_blocking=True) for t in (audio, lab, crop_real))
             scored = mean_scored(crop_real, audio.numel(), device) if world > 1 else None
 
+            for group in opt.param_groups:
+                group["lr"] = learning_rate_at(tp, step)
             with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen, crop_real, scored)
+                loss = diffusion.loss(net, audio, lab, diffusion_params, noise_gen, crop_real, scored, tp.min_snr_gamma)
             opt.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
             scaler.unscale_(opt)

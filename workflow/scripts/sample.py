@@ -24,6 +24,7 @@ audio, info = generate.generate(
     precision=s["precision"],
     graph=s["graph"],
     ddim_spacing=s["ddim_spacing"],
+    solver=s["solver"],
 )
 log.info("%s", {k: v for k, v in info.items() if k not in ("labels", "label_names")})
 generate.write_wavs(audio, out.wav, prefix=f"steps{s['steps']}", names=info["label_names"])
