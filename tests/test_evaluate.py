@@ -329,8 +329,10 @@ def test_a_quieter_copy_of_real_audio_differs_in_level_only(cry_reference):
         assert abs(b["kid"]["value"] - a["kid"]["value"]) < 0.05 * (a["kid"]["high"] - a["kid"]["low"]), (a["kid"], b["kid"])
         assert abs(b["fad"]["value"] - a["fad"]["value"]) < 0.05 * max(a["fad"]["high"] - a["fad"]["low"], 1.0)
         assert space(quiet)["kid"]["value"] > space(floor)["kid"]["value"]  # the plain KID moved
-    # the level itself is measured once, by the RMS level's W1: about the 6 dB taken off
-    assert 4.5 < quiet["wasserstein"]["rms_mean_db"] < 7.5 and floor["wasserstein"]["rms_mean_db"] < 3
+    # the level itself is measured once, by the RMS level's W1: the 6 dB taken off, give or take the floor's
+    # own level distance to the reference (the quiet set is exactly 6 dB from the floor: triangle inequality)
+    w_floor, w_quiet = floor["wasserstein"]["rms_mean_db"], quiet["wasserstein"]["rms_mean_db"]
+    assert w_floor < 3 and abs(w_quiet - 6) <= w_floor + 0.25, (w_quiet, w_floor)
 
 
 @pytest.fixture(scope="module")

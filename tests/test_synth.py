@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cry_diffusion.synth import CATEGORIES, synthesize_cry, write_corpus
+from cry_diffusion.synth import CATEGORIES, PHONE_APP_STATS, corpus_statistics, embedded_clips, synthesize_cry, write_corpus
 
 SR = 16000
 CLIP_S = 2.5
@@ -155,3 +155,20 @@ def test_categories_separable(features):
         centroids = np.array([Z[y[train] == k].mean(0) for k in range(len(CATEGORIES))])
         correct += int(np.argmin(((centroids - z) ** 2).sum(1)) == y[i])
     assert correct / len(X) >= 0.6
+
+
+def test_corpus_statistics_match_phone_app():
+    """The embedded corpus measures like real phone-app cries (synth.PHONE_APP_STATS; issue 26), in bands.
+
+    The clips `write_corpus` writes (4 per category, 2-4 s) at 16 kHz, measured by pYIN as the benchmark
+    does (benchmarks/corpus_stats.py): the old, over-voiced and flat synthesiser measured voiced 0.79,
+    f0 ratio 1.26, clip-median spread p90/p10 1.62, and fails here.
+    """
+    pytest.importorskip("librosa")
+    s = corpus_statistics(embedded_clips(4, (2.0, 4.0), 0, SR), SR)
+    assert PHONE_APP_STATS["voiced_fraction"] == 0.50
+    assert 350 <= s["median_f0_hz"] <= 460, s
+    assert 0.40 <= s["voiced_fraction"] <= 0.62, s
+    assert 1.6 <= s["f0_ratio"] <= 2.5, s
+    assert 1700 <= s["centroid_hz"] <= 2450, s
+    assert 1.7 <= s["f0_p90_hz"] / s["f0_p10_hz"] <= 2.8, s  # infants differ: phone-app 511/233 = 2.19
