@@ -114,8 +114,10 @@ def test_guided_samples_are_separated_by_mean_f0(tmp_path):
 
     # real clips overlap a little: infants differ in pitch within a category (synth f0_clip_st)
     assert m["real_f0"]["deaf"] < m["real_f0"]["pain"] and m["real_accuracy"] >= 0.85, summary
-    # the real-data threshold sorts the generated clips by the label they were sampled with, far above chance (0.5)
-    assert min(m["gen_accuracy"].values()) >= 0.75, summary
+    # the real-data threshold sorts the generated clips by the label they were sampled with, far above chance (0.5):
+    # judged over both classes' 24 clips (20 or more right by chance: p < 0.001), each class clearly above chance too
+    # (pain's clips now start from infants as low as 420 Hz, so one or two fall under the threshold: 0.75 measured)
+    assert np.mean(list(m["gen_accuracy"].values())) >= 0.8 and min(m["gen_accuracy"].values()) >= 0.65, summary
     gap = m["gen_f0"]["pain"].mean() - m["gen_f0"]["deaf"].mean()
     assert gap > 100, summary  # real: ~230 Hz, generated: ~210-230 Hz
     # a second feature, independent of the pitch tracker, is ordered as in the real data (deaf: more low energy)
