@@ -94,14 +94,14 @@ def run(name: str, change: dict, seed: int, base: dict, data: Path, minutes: flo
     folder = work / f"{name}-{seed}"
     common = dict(segments_npy=data / "segments.npy", table_csv=data / "segments.csv", model_config=cfg["model"],
                   diffusion_config=cfg["diffusion"], device="cpu", threads=threads)
-    # the rate on this machine: 30 steps less 5 (which carry the set-up), on the same model
+    # the rate on this machine: 60 steps less 10 (which carry the set-up), on the same model
     took = []
-    for probe in (5, 30):
+    for probe in (10, 60):
         t0 = time.perf_counter()
         train_dataset(out_path=folder / f"probe{probe}.pt", loss_csv=folder / f"probe{probe}.csv",
                       checkpoint_root=folder / f"probe{probe}", train_config=cfg["train"] | {"steps": probe}, **common)
         took.append(time.perf_counter() - t0)
-    steps = max(25, round(25 * minutes * 60 / max(took[1] - took[0], 1e-3)))
+    steps = max(50, round(50 * minutes * 60 / max(took[1] - took[0], 1e-3)))
     t0 = time.perf_counter()
     model = train_dataset(out_path=folder / "model.pt", loss_csv=folder / "loss.csv", checkpoint_root=folder / "ckpt",
                           train_config=cfg["train"] | {"steps": steps}, **common)
