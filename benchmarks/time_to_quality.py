@@ -45,7 +45,7 @@ def main() -> None:
                          "baseline" if d is None else f"{d['fad']['value']:+.3g} [{d['fad']['low']:+.3g}, {d['fad']['high']:+.3g}]",
                          ", ".join("FAD" if k == "fad" else k for k in r["worse_on"]) or "-",
                          "no worse" if r["no_worse"] else "WORSE"])
-        print(_bench.table(rows, ["steps", "sampler", "wall s/audio s", "speed-up", "FAD [CI]", "FAD - base [CI]",
+        print(_bench.table(rows, ["steps", "sampler", "wall s/audio s", "speed-up", "FAD lvl [CI]", "FAD lvl - base [CI]",
                                   "worse on", "verdict"]))
         print("\nW1 distances to real held-out audio (lower is better):")
         print(_bench.table([[r["steps"], *[r["w1"][k] if r["w1"][k] is not None else "n/a" for k in FEATURES]]

@@ -17,10 +17,25 @@ def evaluation(rng, n, shift, wall, ref, ref_feats, sampler, e=None):
     e = rng.standard_normal((n, ref.shape[1])) + shift if e is None else e
     feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES}
     feats["f0_mean_hz"][0] = None  # an unvoiced clip: undefined pitch must not break the bootstrap
-    distances = {"kid": kid(e, ref, EvalParams(bootstrap=0))} | prdc(e, ref, EvalParams(bootstrap=0))
+    fad = {"value": frechet(e, ref), "low": 0.0, "high": 0.0, "plugin": frechet(e, ref)}
+    distances = {"kid": kid(e, ref, EvalParams(bootstrap=0)), "fad": fad} | prdc(e, ref, EvalParams(bootstrap=0))
     return {"n": n, "embeddings": e.tolist(), "features": feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
-            "fad": {"value": frechet(e, ref), "low": 0.0, "high": 0.0, "plugin": frechet(e, ref)},
-            "level_normalised": distances, "wasserstein": {name: 0.0 for name in FEATURES}}
+            "fad": fad, "level_normalised": distances, "wasserstein": {name: 0.0 for name in FEATURES}}
+
+
+def test_fad_difference_is_taken_in_the_space_its_interval_resamples():
+    """The raw embeddings of a quieter set sit elsewhere than its level-normalised ones; the difference's point value
+    must be the level-normalised one, or it can lie outside its own interval (+16.4 with [-10.8, -5.8] on a CPU run)."""
+    rng = np.random.default_rng(1)
+    ref = rng.standard_normal((40, 4))
+    ref_feats = {name: rng.standard_normal(40).tolist() for name in FEATURES}
+    evals = {200: evaluation(rng, 40, 0.0, 10.0, ref, ref_feats, "ancestral"),
+             8: evaluation(rng, 40, 0.0, 1.0, ref, ref_feats, "dpmpp2m")}
+    evals[8]["embeddings_level"], evals[200]["embeddings_level"] = evals[8]["embeddings"], evals[200]["embeddings"]
+    quiet = np.asarray(evals[8]["embeddings"]) - 3.0  # what its raw embeddings look like before levelling
+    evals[8]["embeddings"], evals[8]["fad"] = quiet.tolist(), {"value": frechet(quiet, ref), "plugin": frechet(quiet, ref)}
+    d = compare(evals, ref, ref_feats, P)["rows"][1]["difference"]["fad"]
+    assert d["low"] <= d["value"] <= d["high"], d
 
 
 def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():

@@ -67,7 +67,8 @@ def _differences(test: dict, base: dict, ref: np.ndarray, ref_feats: dict, p: Ev
         mt, mb = t.measures(it, ir, ref_feats, r_ref, ref, k), b.measures(ib, ir, ref_feats, r_ref, ref, k)
         for name in boots:
             boots[name].append(None if mt[name] is None or mb[name] is None else mt[name] - mb[name])
-    # the point values are the evaluations' own, on every clip (FAD's: the plug-in, as its replicates are)
+    # the point values are the evaluations' own, on every clip (FAD's: the plug-in, as its replicates are,
+    # in the level-normalised space they resample)
     own = {e_id: _own(e) for e_id, e in (("test", test), ("base", base))}
     point = {name: None if own["test"][name] is None or own["base"][name] is None else own["test"][name] - own["base"][name]
              for name in boots}  # fmt: skip
@@ -76,7 +77,8 @@ def _differences(test: dict, base: dict, ref: np.ndarray, ref_feats: dict, p: Ev
 
 def _own(e: dict) -> dict:
     levelled = e.get("level_normalised") or e
-    out = {"fad": e["fad"]["plugin"], "kid": levelled["kid"]["value"]}
+    # FAD from the same level-normalised embeddings the replicates resample: the raw one is another space
+    out = {"fad": levelled["fad"]["plugin"], "kid": levelled["kid"]["value"]}
     for name in HIGHER_IS_BETTER:
         out[name] = (levelled.get(name) or {}).get("value")
     return out | {name: e["wasserstein"][name] for name in FEATURES}
@@ -118,7 +120,7 @@ def compare(evals: dict[int, dict], ref: np.ndarray, ref_feats: dict, p: EvalPar
     for steps in sorted(evals, reverse=True):
         e = evals[steps]
         levelled = e.get("level_normalised") or e
-        row = {"steps": steps, "sampler": e.get("sampler"), "n": e["n"], "fad": e["fad"], "kid": levelled["kid"],
+        row = {"steps": steps, "sampler": e.get("sampler"), "n": e["n"], "fad": levelled["fad"], "kid": levelled["kid"],
                "recall": levelled.get("recall"), "coverage": levelled.get("coverage"),
                "wall_seconds_per_audio_second": e.get("wall_seconds_per_audio_second"),
                "w1": {name: e["wasserstein"][name] for name in FEATURES}}  # fmt: skip
