@@ -20,6 +20,7 @@ from conftest import REPO, copy_repo, tone, write
 pytestmark = pytest.mark.slow
 
 HEADERS = ["Snakefile", "config.yaml", "config.paper.yaml", "benchmarks/quality.yaml", "benchmarks/quality-gpu.yaml",
+           "benchmarks/cries-cpu.yaml",
            "profiles/default/config.yaml",
            "profiles/slurm/config.yaml"]  # fmt: skip
 
