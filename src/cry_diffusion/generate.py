@@ -3,7 +3,10 @@
     python -m cry_diffusion.generate --model model.pt --n 8 --seconds 1 --steps 50 --out generated/
 
 --steps picks the sampler (see cry_diffusion.diffusion): T (200) = full ancestral chain,
-6 = DiffWave's fast schedule, anything else = DDIM.
+6 = DiffWave's fast schedule, 7 = the same closed to step T, anything else = DDIM, or with
+--solver dpmpp2m DPM-Solver++(2M):
+
+    python -m cry_diffusion.generate --model model.pt --n 8 --seconds 1 --steps 8 --solver dpmpp2m --out generated/
 """
 
 from __future__ import annotations
