@@ -83,11 +83,9 @@ def base_config(path: Path) -> dict:
 def judge(audio: np.ndarray, ref: Reference, bundle: dict, ranges: dict) -> dict:
     s = evaluate.score(ref, bundle, audio)
     lvl = s["level_normalised"]
-    row = {"kid": lvl["kid"], "recall": lvl["recall"], "coverage": lvl["coverage"], "fad": s["fad"]}
-    for name in ("f0_mean_hz", "voiced_fraction", "f0_range_hz"):
-        real = ranges[name]
-        row[name] = progress.inside(s["features"][name], real, real and real[1] - real[0], len(audio), ref.params)
-    return row
+    checks = progress.band_checks(s["features"], ranges, len(audio), ref.params)
+    return {"kid": lvl["kid"], "recall": lvl["recall"], "coverage": lvl["coverage"], "fad": s["fad"]} | {
+        name: checks[name] for name in ("f0_mean_hz", "voiced_fraction", "f0_range_hz")}
 
 
 def run(name: str, change: dict, seed: int, base: dict, data: Path, minutes: float, threads: int, n: int,

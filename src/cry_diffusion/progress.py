@@ -60,6 +60,12 @@ def w1_interval(generated, real, p: EvalParams) -> dict:
     return {"value": wasserstein(a, b), "low": low, "high": high}
 
 
+def band_checks(features: dict, ranges: dict, n: int, p: EvalParams) -> dict:
+    """`inside` for every feature of a scored set (cry_diffusion.evaluate.score's "features"), against `real_ranges`."""
+    return {name: inside(features[name], ranges[name], None if ranges[name] is None else ranges[name][1] - ranges[name][0],
+                         n, p) for name in FEATURES}  # fmt: skip
+
+
 def real_ranges(ref: Reference) -> dict:
     """Each feature's 10th-90th percentile over the real held-out clips (None where no clip has a value)."""
     out = {}
@@ -82,9 +88,7 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
         audio, info = generate(path, n, seconds, steps, seed, labels="each", **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
         values = {name: finite(scores["features"][name]) for name in FEATURES}
-        checks = {name: inside(scores["features"][name], ranges[name],
-                               None if ranges[name] is None else ranges[name][1] - ranges[name][0], n, ref.params)
-                  for name in FEATURES}  # fmt: skip
+        checks = band_checks(scores["features"], ranges, n, ref.params)
         levelled = scores["level_normalised"]
         rows.append({
             "step": info["model_step"], "minutes": (info["model_elapsed_seconds"] or float("nan")) / 60,
