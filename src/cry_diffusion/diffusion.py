@@ -248,14 +248,18 @@ def ddim_steps(params: DiffusionParams, steps: int, spacing: str = "logsnr") -> 
     return rising[::-1] if rising[-1] <= last else torch.linspace(last, 0, steps).round().long().tolist()
 
 
+def _clean_estimate(x, e, abar: float):
+    """x0 from x_t and the noise estimate, clipped to the audio range: early (very noisy) steps can overshoot."""
+    return ((x - math.sqrt(1 - abar) * e) / math.sqrt(abar)).clamp(-1, 1)
+
+
 def _ddim(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
     abar = torch.cumprod(1 - betas(params), 0)
     ts = ddim_steps(params, steps, spacing)
     t = torch.tensor(ts, dtype=torch.float32, device=x.device).expand(x.shape[0], -1)
     for i, step in enumerate(ts):
         e = eps(x, t[:, i])
-        # the clean-audio estimate is clipped to the audio range: early (very noisy) steps can overshoot
-        x0 = ((x - float((1 - abar[step]).sqrt()) * e) / float(abar[step].sqrt())).clamp(-1, 1)
+        x0 = _clean_estimate(x, e, float(abar[step]))
         a_prev = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * e
     return x
@@ -276,7 +280,7 @@ def _dpmpp2m(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr
     previous, h_previous = None, None
     for i, step in enumerate(ts):
         e = eps(x, t[:, i])
-        x0 = ((x - float(sigma[step]) * e) / float(alpha[step])).clamp(-1, 1)
+        x0 = _clean_estimate(x, e, float(abar[step]))
         if i + 1 == len(ts):
             return x0
         nxt = ts[i + 1]
