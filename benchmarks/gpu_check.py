@@ -4,10 +4,10 @@
     python3 benchmarks/gpu_check.py --wheels .whl --budget 540 --out "$OUT"     # there (carry .whl)
     python benchmarks/gpu_check.py --device cpu --tiny --budget 300 --out /tmp/o   # a CPU rehearsal of all of it
 
-Everything runs under --work (/tmp); at most six small files land in --out, each as soon as it
+Everything runs under --work (/tmp); at most seven small files land in --out, each as soon as it
 has numbers: summary.json (rewritten after every part), training.json, sampling.json,
-kernels.json, progress.png (quality against training minutes) and check.log (the benchmarks'
-tables). The last lines printed are a compact summary of all of it. The parts, most telling first:
+kernels.json, progress.png and progress-mel.png (quality against training minutes of the waveform
+model and of the mel prior) and check.log (the benchmarks' tables). The last lines printed are a compact summary of all of it. The parts, most telling first:
 
 0. --wheels DIR: the packages the machine lacks, installed from the folder gpu_wheels.sh made,
    with pip --no-index into --work/site, which a .pth file puts AFTER the machine's own
@@ -18,9 +18,10 @@ tables). The last lines printed are a compact summary of all of it. The parts, m
    layers agree; training.json is written before the memory probes, which may run out of time.
 2. Sampling per (steps, batch) cell (benchmarks/sampling.py): warm, each step a CUDA graph
    recorded once per batch shape and replayed; sampling.json grows cell by cell.
-3. The paper-size pipeline (benchmarks/quality-gpu.yaml, 30 x 64, batch 16, 1-s crops) cut to
-   --paper-steps with five snapshots, as far as the progress rule's figure: steps per second
-   inside the pipeline and FAD against training minutes.
+3. The paper-size pipeline (benchmarks/quality-gpu.yaml: waveform DiffWave 30 x 64, batch 16,
+   1-s crops, beside the mel route's prior and Griffin-Lim) cut to --paper-steps with five
+   snapshots each, as far as the progress rule's figures: steps per second inside the pipeline,
+   and FAD and the band checks against training minutes, route by route.
 4. tests/test_fused.py on this machine, 5. one fused layer timed (benchmarks/kernels.py),
    6. the user's own command on the default config: whatever the budget still allows.
 
@@ -56,16 +57,23 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 PAPER = yaml.safe_load((ROOT / "benchmarks" / "quality-gpu.yaml").read_text())
 # --tiny: both runs shrunk so that the whole check takes a minute or two on a CPU
 TINY = {
+    "generators": ["waveform", "mel"],
+    "vocoder": {"kinds": ["griffin_lim"]},
     "embedded_corpus": {"clips_per_category": 2, "seconds": [1.5, 2.5]},
     "datasets": {"embedded": {"segment_seconds": 1}},
     "model": {"residual_layers": 2, "residual_channels": 8},
     "train": {"steps": 20, "batch_size": 2, "crop_seconds": 0.25, "checkpoint_every": 10, "log_every": 5},
+    "mel_prior": {"model": {"residual_layers": 2, "residual_channels": 16},
+                  "train": {"steps": 20, "batch_size": 2, "checkpoint_every": 10, "log_every": 5}},
     "sampling": {"steps": [200, 6], "n_samples": 2, "seconds": 0.25},
     "evaluation": {"bootstrap": 20, "embedding": {"epochs": 2}},
 }
 RESERVE = 30  # seconds kept back from each part: a pipeline's stop (20 s grace) and the files' copy
 PTH = "cry_diffusion_gpu_check.pth"
-OUT_FILES = ("summary.json", "training.json", "sampling.json", "kernels.json", "progress.png", "check.log")
+OUT_FILES = ("summary.json", "training.json", "sampling.json", "kernels.json", "progress.png", "progress-mel.png",
+             "check.log")
+# the progress figure of each route the paper-size run draws, and the name it comes back under
+FIGURES = {"waveform": "progress.png", "mel-griffin_lim": "progress-mel.png"}
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -76,7 +84,7 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = None,
-                 target: str = "results/report.html") -> dict:
+                 target: str | list[str] = "results/report.html") -> dict:
     """The user's command in `workdir` with `config` as its config.yaml -> wall time, stages, devices.
 
     Stopped after `limit` seconds with its whole process group (Snakemake's jobs are its children, and a
@@ -84,7 +92,7 @@ def run_pipeline(workdir: Path, config: dict, cores: int, limit: float | None = 
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--cores", str(cores), "--resources", "gpu=1", "--", target]
+           "--cores", str(cores), "--resources", "gpu=1", "--", *([target] if isinstance(target, str) else target)]
     start = time.perf_counter()
     returncode = run_stoppable(cmd, workdir / "snakemake.log", limit, grace=20)
     wall = time.perf_counter() - start
@@ -131,15 +139,15 @@ def stop(proc: subprocess.Popen, grace: float = 20) -> None:
 
 
 def quality(results: Path) -> dict:
-    """FAD against training minutes (the progress rule), and the fastest step count no worse than 200."""
+    """Per route: FAD and the band checks against training minutes (the progress rule), and the fastest step count no worse than its full chain."""
     out = {}
-    for ds in sorted(results.glob("*/evaluation/progress.json")):  # only what exists: a stopped run has less
+    for ds in sorted(results.glob("*/evaluation/progress-*.json")):  # only what exists: a stopped run has less
         rows = json.loads(ds.read_text())["rows"]
-        out[f"{ds.parent.parent.name}/progress"] = [
+        out[f"{ds.parent.parent.name}/{ds.stem}"] = [
             {"step": r["step"], "minutes": r["minutes"], "fad": r["fad"]["value"], "inside": r["inside"],
              "trained_on": r["trained_on"], "sampled_on": r["sampled_on"]} for r in rows]
-    for ds in sorted(results.glob("*/evaluation/tradeoff.json")):
-        out[f"{ds.parent.parent.name}/fastest_no_worse"] = json.loads(ds.read_text())["fastest_no_worse"]
+    for ds in sorted(results.glob("*/evaluation/tradeoff-*.json")):
+        out[f"{ds.parent.parent.name}/{ds.stem.removeprefix('tradeoff-')}/fastest_no_worse"] = json.loads(ds.read_text())["fastest_no_worse"]
     return {"quality": out}
 
 
@@ -148,7 +156,7 @@ def stages(results: Path) -> dict:
     import torch
 
     from cry_diffusion import checkpoint
-    from cry_diffusion.train import CSV_COLUMNS
+    from cry_diffusion.loop import CSV_COLUMNS
 
     seconds = {}
     for tsv in sorted((results / "benchmarks").rglob("*.tsv")):
@@ -158,18 +166,20 @@ def stages(results: Path) -> dict:
     devices = {}
     # a run stopped by --budget may have no model, embedding or loss log yet (Snakemake removes the unfinished
     # outputs), but its training checkpoints keep the loss log's rows: report what is there
-    trained = {p.parent for p in results.glob("*/loss.csv")} | {p.parent for p in results.glob("*/checkpoints")}
+    trained = {p.parent for p in results.glob("*/loss.csv")} | {p.parent for p in results.glob("*/checkpoints")} | {
+        p.parent for p in results.glob("*/mel_prior/loss.csv")} | {p.parent for p in results.glob("*/mel_prior/checkpoints")}
     for ds in sorted(trained):
+        name = ds.relative_to(results)  # embedded, or embedded/mel_prior
         if (ds / "model.pt").exists():
             model = torch.load(ds / "model.pt", map_location="cpu", weights_only=True)
-            devices[f"{ds.name}/train"] = model.get("device")
-        for info in sorted(ds.glob("samples/steps-*/info.json")):
-            devices[f"{ds.name}/sample-{info.parent.name[6:]}"] = json.loads(info.read_text()).get("device")
+            devices[f"{name}/train"] = model.get("device")
+        for info in sorted(ds.glob("samples/*-steps-*/info.json")):
+            devices[f"{name}/sample-{info.parent.name}"] = json.loads(info.read_text()).get("device")
         if (ds / "embedding.json").exists():
-            devices[f"{ds.name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
+            devices[f"{name}/embedding"] = json.loads((ds / "embedding.json").read_text()).get("device")
         for ev in sorted(ds.glob("evaluation/*.json")):
-            if ev.stem not in ("tradeoff", "progress"):  # scores without a device of their own
-                devices[f"{ds.name}/evaluate-{ev.stem}"] = json.loads(ev.read_text()).get("device")
+            if not ev.stem.startswith(("tradeoff", "progress")):  # scores without a device of their own
+                devices[f"{name}/evaluate-{ev.stem}"] = json.loads(ev.read_text()).get("device")
         if (ds / "loss.csv").exists():
             with open(ds / "loss.csv", newline="") as f:
                 rows = [r["steps_per_second"] for r in csv.DictReader(f)]
@@ -181,7 +191,7 @@ def stages(results: Path) -> dict:
             rows = []
         rates = [float(r) for r in rows[1:]] or [float(r) for r in rows]  # the first row holds start-up
         if rates:
-            devices[f"{ds.name}/train steps per second (median of rows)"] = sorted(rates)[len(rates) // 2]
+            devices[f"{name}/train steps per second (median of rows)"] = sorted(rates)[len(rates) // 2]
     return {"stage_seconds": seconds, "devices": devices}
 
 
@@ -272,10 +282,11 @@ def digest(summary: dict, budget: float | None, wall: float) -> str:
             lines.append(f"{name} pipeline: {run['skipped']}")
             continue
         rate = {k: v for k, v in run.get("devices", {}).items() if "per second" in k}
-        curve = next((v for k, v in run.get("quality", {}).items() if k.endswith("/progress")), [])
+        curves = {k.split("/progress-")[-1]: v for k, v in run.get("quality", {}).items() if "/progress-" in k}
         state = "ok" if run.get("returncode") == 0 else run.get("error", "")[:80].replace("\n", " ")
         lines.append(f"{name} pipeline: {state}, {run.get('wall_seconds', 0):.0f} s; train {list(rate.values())} "
-                     f"steps/s; FAD by step " + ", ".join(f"{r['step']}: {r['fad']:.3g}" for r in curve))
+                     "steps/s; FAD by step " + "; ".join(f"{route} " + ", ".join(f"{r['step']}: {r['fad']:.3g}" for r in curve)
+                                                          for route, curve in curves.items()))
     for key in ("fused_tests", "layer_benchmark"):
         part = summary.get(key, {})
         state = part.get("skipped") or part.get("error") or ("returncode %s" % part.get("returncode")
@@ -346,9 +357,11 @@ def main() -> None:
         # The default config says device: auto; a CPU rehearsal on a GPU machine names the CPU.
         base["device"] = "auto" if args.device.startswith("cuda") else args.device
         short = {"steps": args.paper_steps, "snapshot_every": max(1, args.paper_steps // 5),
-                 "checkpoint_every": max(1, args.paper_steps // 5), "layer_kernel": args.layer_kernel}
-        paper = merge(base, TINY | {"train": TINY["train"] | short}) if args.tiny \
-            else merge(base, merge(PAPER, {"train": short}))
+                 "checkpoint_every": max(1, args.paper_steps // 5)}
+        prior = {"mel_prior": {"train": short}}  # the mel prior trained as many steps, with as many snapshots
+        short |= {"layer_kernel": args.layer_kernel}
+        paper = merge(merge(base, TINY | {"train": TINY["train"] | short}), prior) if args.tiny \
+            else merge(base, merge(merge(PAPER, {"train": short}), prior))
 
         # the same code paths on a CPU, tiny: compile, the fused kernels (under TRITON_INTERPRET=1), bf16 and fp16
         small = ["--layers", "2", "--channels", "16"] if args.tiny else []
@@ -360,13 +373,13 @@ def main() -> None:
             else ["--seconds", "1", "--all", "--precision", "bf16", "--rounds", "2"])
         part(summary, "training_benchmark", lambda limit: run_benchmark("training", training, args.out, log, limit), 240)
         part(summary, "sampling_benchmark", lambda limit: run_benchmark("sampling", sampling, args.out, log, limit), 150)
-        # only as far as the quality-against-training-time curve: the report's other evaluations wait for part 6
-        figure = Path("results", "embedded", "figures", "progress.png")
+        # only as far as each route's quality-against-training-time curve: the report's other evaluations wait for part 6
+        figures = {Path("results", "embedded", "figures", f"progress-{route}.png"): name for route, name in FIGURES.items()}
         part(summary["runs"], "paper", lambda limit: run_pipeline(args.work / "paper", paper, args.cores, limit,
-                                                                  str(figure)))
-        figure = args.work / "paper" / figure
-        if figure.exists():
-            shutil.copyfile(figure, args.out / "progress.png")
+                                                                  [str(f) for f in figures]))
+        for figure, name in figures.items():
+            if (args.work / "paper" / figure).exists():
+                shutil.copyfile(args.work / "paper" / figure, args.out / name)
         part(summary, "fused_tests", lambda limit: run_fused_tests(log, limit), 150)
         part(summary, "layer_benchmark", lambda limit: run_benchmark(
             "kernels", ["--time", "--device", args.device, "--rounds", "5"]

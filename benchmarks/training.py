@@ -26,7 +26,7 @@ import sys
 import torch
 
 import _bench
-from cry_diffusion import diffusion, train
+from cry_diffusion import diffusion, loop
 
 CONTENDERS = ("reference", "ours", "ours-triton")
 
@@ -34,7 +34,7 @@ CONTENDERS = ("reference", "ours", "ours-triton")
 def make_step(model, batch: int, samples: int, device, precision: str, repeat: int = 1):
     params = diffusion.DiffusionParams()
     weights = list(model.parameters())
-    opt = train.optimizer(weights, 2e-4, device)
+    opt = loop.optimizer(weights, 2e-4, device)
     ema = [w.detach().clone() for w in weights]
     audio = (0.1 * torch.randn(batch, samples)).to(device)
     gen = torch.Generator(device).manual_seed(0)
@@ -48,7 +48,7 @@ def make_step(model, batch: int, samples: int, device, precision: str, repeat: i
             loss.backward()
             torch.nn.utils.clip_grad_norm_(weights, 1.0)
             opt.step()
-            train.update_ema(ema, weights, 0.999)
+            loop.update_ema(ema, weights, 0.999)
 
     return step
 

@@ -12,7 +12,8 @@ from torch import nn
 from cry_diffusion import diffusion
 from cry_diffusion.diffusion import DiffusionParams
 from cry_diffusion.model import ModelParams
-from cry_diffusion.train import TrainParams, _crop_batch, mean_scored, train
+from cry_diffusion.loop import TrainParams, crop_batch, mean_scored
+from cry_diffusion.train import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 P = DiffusionParams()
@@ -95,7 +96,7 @@ def test_crops_start_in_real_audio_and_count_it():
     segments = np.arange(4 * 1000, dtype=np.float32).reshape(4, 1000)
     real = torch.tensor([1000, 600, 300, 1000])  # rows 1 and 2 padded; row 2's real part is shorter than a crop
     segments[1, 600:] = segments[2, 300:] = 0
-    audio, _, counted = _crop_batch(segments, None, real, 400, 256, torch.Generator().manual_seed(0))
+    audio, _, counted = crop_batch(segments, None, real, 400, 256, torch.Generator().manual_seed(0))
     for crop, n in zip(audio.numpy(), counted.tolist()):
         row, start = divmod(int(crop[0]), 1000)
         assert n == min(400, int(real[row]) - start)

@@ -10,11 +10,13 @@ from cry_diffusion.evaluate import EvalParams
 from cry_diffusion.ingest import IngestParams
 from cry_diffusion.listening import StudyParams
 from cry_diffusion.listening_analysis import AnalysisParams
+from cry_diffusion.loop import TrainParams
 from cry_diffusion.mel import MelParams
+from cry_diffusion.mel_prior import PriorParams
 from cry_diffusion.model import ModelParams
 from cry_diffusion.params import Params
 from cry_diffusion.segment import SegmentParams
-from cry_diffusion.train import TrainParams
+from cry_diffusion.vocoder import GriffinLimParams, VocoderDiffusionParams, VocoderParams
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
 # config section -> (its dataclass, config key -> field where the names differ)
@@ -29,6 +31,13 @@ SECTIONS = {
     ("datasets", "*"): (SegmentParams, {"segment_seconds": "seconds"}),
     ("listening",): (StudyParams, {}),
     ("listening", "analysis"): (AnalysisParams, {}),
+    ("mel_prior", "model"): (PriorParams, {}),
+    ("mel_prior", "diffusion"): (DiffusionParams, {}),
+    ("mel_prior", "train"): (TrainParams, {}),
+    ("vocoder", "griffin_lim"): (GriffinLimParams, {}),
+    ("vocoder", "diffwave", "model"): (VocoderParams, {}),
+    ("vocoder", "diffwave", "diffusion"): (VocoderDiffusionParams, {}),
+    ("vocoder", "diffwave", "train"): (TrainParams, {}),
 }
 
 

@@ -70,7 +70,7 @@ def test_an_unreadable_model_file_is_one_line_naming_it(killed):
     workdir = killed[0]
     model = workdir / "results" / "embedded" / "model.pt"
     model.write_bytes(model.read_bytes()[:3000])
-    proc = subprocess.run(command(workdir, "results/embedded/samples/steps-6/samples.npy"), capture_output=True, text=True)
+    proc = subprocess.run(command(workdir, "results/embedded/samples/waveform-steps-6/samples.npy"), capture_output=True, text=True)
     said = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert ("sample failed: dataset embedded: results/embedded/model.pt is unreadable (PytorchStreamReader failed "

@@ -252,7 +252,7 @@ def test_a_cut_short_checkpoint_is_named_and_the_one_before_it_used(tmp_path, on
 
 
 def test_learning_rate_schedules():
-    from cry_diffusion.train import LR_FLOOR, learning_rate_at
+    from cry_diffusion.loop import LR_FLOOR, learning_rate_at
 
     plain = TrainParams(steps=100, learning_rate=1e-3)
     assert {learning_rate_at(plain, s) for s in (0, 50, 99)} == {1e-3}  # DiffWave's constant rate by default

@@ -59,6 +59,17 @@ def read_model(path) -> dict:
                               "stage rebuilds it from the run's newest checkpoint") from None
 
 
+def read_network(path, network: str, what: str) -> dict:
+    """A model file that says it holds `network` (its "network" entry; a waveform DiffWave's has none), as saved.
+
+    Handing one generator's file to another is one error naming the file and both kinds, not a shape mismatch.
+    """
+    state = read_model(path)
+    if state.get("network") != network:
+        raise ValueError(f"{path} holds a {state.get('network') or 'waveform DiffWave'} model, not {what}")
+    return state
+
+
 def step_of(path) -> int:
     """The step a checkpoint's file name says."""
     return int(Path(path).stem.split("-")[1])

@@ -53,6 +53,7 @@ class DiffusionParams(Params):
     beta_end: float = 0.02  # noise added at the last step
     fast_betas: tuple[float, ...] = (0.0001, 0.001, 0.01, 0.05, 0.2, 0.5)  # DiffWave's 6-step schedule
     prediction: str = "eps"  # what the network is trained to output: "eps" (DiffWave) or "v"
+    clip: float = 1.0  # clean data lies in [-clip, clip] (audio: 1); samplers clip their clean estimate to it
 
     def __post_init__(self):
         if self.prediction not in PREDICTIONS:
@@ -69,9 +70,14 @@ def _alpha_bar(params: DiffusionParams, device: torch.device) -> torch.Tensor:
     return torch.cumprod(1 - betas(params), 0).float().to(device)
 
 
+def _per_example(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """One value per example [B], shaped to scale a batch x [B, ...] of any rank (audio [B, T], mels [B, bands, frames])."""
+    return v.view(-1, *[1] * (x.ndim - 1))
+
+
 def add_noise(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, params: DiffusionParams | None = None):
-    """x_t for a batch: x0 [B, T] clean audio, t [B] long training steps, noise [B, T] ~ N(0, I)."""
-    abar = _alpha_bar(params or DiffusionParams(), x0.device)[t][:, None]
+    """x_t for a batch: x0 [B, ...] clean data (audio, or normalised log-mels), t [B] long training steps, noise ~ N(0, I)."""
+    abar = _per_example(_alpha_bar(params or DiffusionParams(), x0.device)[t], x0)
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
 
@@ -100,8 +106,11 @@ def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = N
          real: torch.Tensor | None = None, scored: torch.Tensor | float | None = None, min_snr_gamma: float = 0.0):
     """MSE between the model's prediction and its target (params.prediction), at a uniformly random step per example.
 
-    real: [B] samples of real audio at the start of each example; the rest is zero padding, which
-    the model sees but is not scored on (so it never learns that cries end in abrupt silence).
+    label: what the model is conditioned on, passed as its third argument (a category per example, a
+    log-mel per example for a vocoder, or None).
+    real: [B] samples (or frames) of real data at the start of each example, in x0's last axis; the rest
+    is zero padding, which the model sees but is not scored on (so it never learns that cries end in
+    abrupt silence).
     scored: what the squared errors of the real samples are divided by (default: their number). Under
     torchrun, the mean number over ranks: DDP's average of the gradients is then the global mean.
     min_snr_gamma: > 0 weights each example by `min_snr_weight`; 0 is DiffWave's plain mean.
@@ -112,16 +121,17 @@ def loss(model, x0: torch.Tensor, label=None, params: DiffusionParams | None = N
     predicted = model(add_noise(x0, t, noise, params), t, label)
     target = noise
     if params.prediction == "v":
-        abar = _alpha_bar(params, x0.device)[t][:, None]
+        abar = _per_example(_alpha_bar(params, x0.device)[t], x0)
         target = abar.sqrt() * noise - (1 - abar).sqrt() * x0
     if real is None and scored is None and not min_snr_gamma:
         return F.mse_loss(predicted, target)
     errors = (predicted.float() - target) ** 2
     if min_snr_gamma:
-        errors = errors * min_snr_weight(params, t, min_snr_gamma)[:, None]
+        errors = errors * _per_example(min_snr_weight(params, t, min_snr_gamma), errors)
     keep = None
     if real is not None:
         keep = torch.arange(x0.shape[-1], device=x0.device) < real[:, None]
+        keep = keep.view(x0.shape[0], *[1] * (x0.ndim - 2), x0.shape[-1]).expand(x0.shape)
         errors = errors * keep
     if scored is None:
         scored = errors.numel() if keep is None else keep.sum()
@@ -189,7 +199,7 @@ def _as_eps(out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, params: Diffusi
     """The noise estimate from what the network gives: itself for eps, sigma x + alpha v for v."""
     if params.prediction == "eps":
         return out
-    alpha = root_alpha_bar(params, t)[:, None]
+    alpha = _per_example(root_alpha_bar(params, t), x)
     return (1 - alpha**2).sqrt() * x + alpha * out
 
 
@@ -248,9 +258,9 @@ def ddim_steps(params: DiffusionParams, steps: int, spacing: str = "logsnr") -> 
     return rising[::-1] if rising[-1] <= last else torch.linspace(last, 0, steps).round().long().tolist()
 
 
-def _clean_estimate(x, e, abar: float):
-    """x0 from x_t and the noise estimate, clipped to the audio range: early (very noisy) steps can overshoot."""
-    return ((x - math.sqrt(1 - abar) * e) / math.sqrt(abar)).clamp(-1, 1)
+def _clean_estimate(x, e, abar: float, clip: float = 1.0):
+    """x0 from x_t and the noise estimate, clipped to the data's range: early (very noisy) steps can overshoot."""
+    return ((x - math.sqrt(1 - abar) * e) / math.sqrt(abar)).clamp(-clip, clip)
 
 
 def _ddim(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
@@ -259,7 +269,7 @@ def _ddim(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr"):
     t = torch.tensor(ts, dtype=torch.float32, device=x.device).expand(x.shape[0], -1)
     for i, step in enumerate(ts):
         e = eps(x, t[:, i])
-        x0 = _clean_estimate(x, e, float(abar[step]))
+        x0 = _clean_estimate(x, e, float(abar[step]), params.clip)
         a_prev = float(abar[ts[i + 1]]) if i + 1 < len(ts) else 1.0
         x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * e
     return x
@@ -280,7 +290,7 @@ def _dpmpp2m(eps, x, params: DiffusionParams, steps: int, spacing: str = "logsnr
     previous, h_previous = None, None
     for i, step in enumerate(ts):
         e = eps(x, t[:, i])
-        x0 = _clean_estimate(x, e, float(abar[step]))
+        x0 = _clean_estimate(x, e, float(abar[step]), params.clip)
         if i + 1 == len(ts):
             return x0
         nxt = ts[i + 1]
@@ -306,11 +316,11 @@ def _replays(model, *how) -> dict:
     return cache.setdefault((next(model.parameters()).data_ptr(), *how), {})
 
 
-def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | None = None, steps: int | None = None,
-           labels=None, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
+def sample(model, params: DiffusionParams, n: int, length: int | tuple[int, ...], sampler: str | None = None,
+           steps: int | None = None, labels=None, guidance_scale: float = 1.0, generator: torch.Generator | None = None,
            device=None, batch_size: int | None = None, autocast: torch.dtype | None = None,
-           graph: bool = False, ddim_spacing: str = "logsnr") -> torch.Tensor:
-    """Generate n waveforms of `length` samples -> [n, length] in [-1, 1].
+           graph: bool = False, ddim_spacing: str = "logsnr", condition: torch.Tensor | None = None) -> torch.Tensor:
+    """Generate n waveforms of `length` samples -> [n, length] in [-1, 1] (or n arrays of the shape `length`).
 
     sampler None picks one from `steps` (see module docstring); "ancestral" always runs T steps,
     "fast" len(fast_betas) and "fast_to_end" one more, so for them `steps` may be None. labels (one int, or n of them;
@@ -320,7 +330,8 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     as a CUDA graph per batch shape and replay it (cry_diffusion.runtime.Replay), the same graph
     again in later calls with this model, device, dtype and guidance; on a CPU the same fixed
     buffers run eagerly, which is how the tests check the graph path's logic.
-    ddim_spacing: which steps DDIM and DPM-Solver++ visit (`ddim_steps`).
+    ddim_spacing: which steps DDIM and DPM-Solver++ visit (`ddim_steps`). condition: [n, ...] what each
+    output is made from (a vocoder's log-mels), given to the model as its third argument; not with labels.
 
     Steps reach the model as float32 always (whole numbers for ancestral and DDIM, fractions
     for the fast schedule), so a compiled or graphed model sees one input type throughout.
@@ -337,6 +348,11 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     device = torch.device(device or next(model.parameters()).device)
     if labels is not None:
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
+    if condition is not None:
+        if labels is not None or guidance_scale != 1.0:
+            raise ValueError("a condition is given instead of labels, and without guidance")
+        labels = condition.to(device)
+    shape = (length,) if isinstance(length, int) else tuple(length)
     batch_size = batch_size or n
     model_eps = functools.partial(_eps, model, guidance_scale=guidance_scale, autocast=autocast, params=params)
     replays = _replays(model, device, autocast, guidance_scale, params.prediction) if graph else {}
@@ -355,7 +371,7 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
     with torch.inference_mode():
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
-            x = _randn((b, length), generator, device)
+            x = _randn((b, *shape), generator, device)
             call = denoiser(x, None if labels is None else labels[i:i + b])
             if sampler == "ancestral":
                 model_steps = torch.arange(params.steps, dtype=torch.float32, device=device)
@@ -367,5 +383,5 @@ def sample(model, params: DiffusionParams, n: int, length: int, sampler: str | N
                 x = _dpmpp2m(call, x, params, steps, ddim_spacing)
             else:
                 x = _ddim(call, x, params, steps, ddim_spacing)
-            out.append(x.clamp(-1, 1))
+            out.append(x.clamp(-params.clip, params.clip))
     return torch.cat(out)

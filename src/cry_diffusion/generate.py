@@ -25,7 +25,7 @@ from .audio import write_wav
 from .checkpoint import read_model
 from .diffusion import DDIM_SPACINGS, SOLVERS, DiffusionParams, choose_sampler, sample
 from .model import DiffWave, ModelParams
-from .runtime import amp_dtype, prepare, resolve_device
+from .runtime import amp_dtype, resolve_device, start
 
 GRAPH_MODES = ("auto", "on", "off")
 log = logging.getLogger(__name__)
@@ -58,13 +58,25 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
     schedule's runs, "ddim" or "dpmpp2m"; ddim_spacing: which steps it visits
     (cry_diffusion.diffusion.ddim_steps).
     """
+    device = start(device, threads)
+    model, ckpt = load_model(model_path, device)
+    return sample_from(model, ckpt, n, round(seconds * SAMPLE_RATE), seconds, steps, seed, labels, guidance_scale,
+                       batch_size, device, precision, graph, ddim_spacing, solver)
+
+
+def sample_from(model, ckpt: dict, n: int, shape, seconds: float, steps: int, seed: int = 0, labels=None,
+                guidance_scale: float = 1.0, batch_size: int = 16, device="auto", precision: str = "auto",
+                graph: str = "auto", ddim_spacing: str = "logsnr", solver: str = "ddim",
+                condition: torch.Tensor | None = None) -> tuple[np.ndarray, dict]:  # fmt: skip
+    """n outputs of `shape` from a loaded model file's network -> (float32 [n, *shape], info dict).
+
+    What `generate` does after loading, for any network the project trains (DiffWave on audio,
+    the mel prior on log-mels, the vocoder given `condition`); seconds: the audio the n outputs
+    stand for, for the speed figures. The other arguments are `generate`'s.
+    """
     if graph not in GRAPH_MODES:
         raise ValueError(f"graph must be one of {GRAPH_MODES}, got {graph!r}")
-    if threads:
-        torch.set_num_threads(threads)
-    device = resolve_device(device)
-    prepare(device)
-    model, ckpt = load_model(model_path, device)
+    device = torch.device(device) if not isinstance(device, torch.device) else device
     params = DiffusionParams.from_dict(ckpt["diffusion_params"])
     class_names = ckpt.get("class_names")
     if labels == "each":
@@ -73,19 +85,18 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
         labels = [labels] * n if isinstance(labels, (int, str)) else list(labels)
         labels = [class_names.index(x) if isinstance(x, str) else int(x) for x in labels]
     sampler = choose_sampler(steps, params, solver)
-    length = round(seconds * SAMPLE_RATE)
     amp = amp_dtype(precision, device)
     graphed = uses_cuda_graphs(graph, device)
 
     def run(graph: bool) -> np.ndarray:
-        out = sample(model, params, n, length, sampler, steps, labels=labels, guidance_scale=guidance_scale,
+        out = sample(model, params, n, shape, sampler, steps, labels=labels, guidance_scale=guidance_scale,
                      generator=torch.Generator(device).manual_seed(seed), device=device, batch_size=batch_size,
-                     autocast=amp, graph=graph, ddim_spacing=ddim_spacing)
+                     autocast=amp, graph=graph, ddim_spacing=ddim_spacing, condition=condition)
         return out.cpu().numpy()  # waits for the device, so the wall time is the real one
 
     start, graph_error = time.perf_counter(), None
     try:
-        audio = run(graphed)
+        out = run(graphed)
     except RuntimeError as exc:  # a model or driver that graphs can't record: slower, but the samples still come
         if not graphed or graph == "on":
             raise
@@ -93,16 +104,16 @@ def generate(model_path, n: int, seconds: float, steps: int, seed: int = 0, labe
         log.warning("CUDA graph capture failed, sampling eagerly instead (sampling.graph: off skips the try): %s",
                     graph_error)
         start = time.perf_counter()
-        audio = run(False)
+        out = run(False)
     wall = time.perf_counter() - start
     info = {"sampler": sampler, "steps": steps, "ddim_spacing": ddim_spacing if sampler in SOLVERS else None, "n": n, "seconds": seconds, "seed": seed,
             "labels": labels, "label_names": [class_names[k] for k in labels] if labels else None,
             "guidance_scale": guidance_scale, "device": str(device), "autocast": str(amp).replace("torch.", "") if amp else None,
             "cuda_graph": graphed, "cuda_graph_error": graph_error, "model_step": ckpt.get("step"),
             "model_trained_on": ckpt.get("device"), "model_elapsed_seconds": ckpt.get("elapsed_seconds"),
-            "wall_seconds": wall, "audio_seconds_per_wall_second": n * length / SAMPLE_RATE / wall,
-            "wall_seconds_per_audio_second": wall / (n * length / SAMPLE_RATE)}
-    return audio, info
+            "wall_seconds": wall, "audio_seconds_per_wall_second": n * seconds / wall,
+            "wall_seconds_per_audio_second": wall / (n * seconds)}
+    return out, info
 
 
 def write_wavs(audio: np.ndarray, folder, prefix: str, names: list[str] | None = None) -> list[Path]:
@@ -113,9 +124,15 @@ def write_wavs(audio: np.ndarray, folder, prefix: str, names: list[str] | None =
     return paths
 
 
-def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
+def sampling_arguments(sampling: dict, seconds: float, device="auto", threads: int = 0) -> dict:
+    """`generate`'s keyword arguments from the config's sampling section at one step count (its `steps` an int)."""
+    keys = ("steps", "seed", "guidance_scale", "batch_size", "precision", "graph", "ddim_spacing", "solver")
+    return {"n": sampling["n_samples"], "seconds": seconds, "labels": "each", "device": device, "threads": threads} | {
+        k: sampling[k] for k in keys}
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The command line's sampling options (`main`'s, and cry_diffusion.generator's for either route)."""
     ap.add_argument("--out", required=True, help="folder for the WAVs")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--seconds", type=float, default=1.0)
@@ -130,10 +147,22 @@ def main(argv=None) -> None:
     ap.add_argument("--graph", default="auto", choices=GRAPH_MODES, help="CUDA graphs (auto: on a GPU)")
     ap.add_argument("--ddim-spacing", default="logsnr", choices=DDIM_SPACINGS, help="which steps DDIM visits")
     ap.add_argument("--solver", default="ddim", choices=SOLVERS, help="what step counts other than T, 6 and 7 run")
-    a = ap.parse_args(argv)
+
+
+def parsed_arguments(a: argparse.Namespace) -> dict:
+    """`generate`'s keyword arguments from options `add_arguments` defined."""
     label = int(a.label) if a.label is not None and a.label.isdigit() else a.label
-    audio, info = generate(a.model, a.n, a.seconds, a.steps, a.seed, label, a.guidance_scale, a.batch_size, a.device,
-                           precision=a.precision, graph=a.graph, ddim_spacing=a.ddim_spacing, solver=a.solver)
+    return {"n": a.n, "seconds": a.seconds, "steps": a.steps, "seed": a.seed, "labels": label,
+            "guidance_scale": a.guidance_scale, "batch_size": a.batch_size, "device": a.device, "precision": a.precision,
+            "graph": a.graph, "ddim_spacing": a.ddim_spacing, "solver": a.solver}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    add_arguments(ap)
+    a = ap.parse_args(argv)
+    audio, info = generate(a.model, **parsed_arguments(a))
     write_wavs(audio, a.out, a.prefix)
     print(json.dumps(info, indent=2))
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import generator
 from .atomic import write_text
 from .params import Params
 
@@ -39,7 +40,7 @@ LABELS = {"real": "real (hidden reference)", "noise": "Gaussian noise (anchor)",
 
 
 def label(system: str) -> str:
-    return LABELS.get(system) or f"generated, {system.removeprefix('steps-')} steps"
+    return LABELS.get(system) or f"generated, {generator.label(system)}"
 
 
 def wilson(k: int, n: int, confidence: float) -> tuple[float, float]:

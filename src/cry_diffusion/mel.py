@@ -78,3 +78,23 @@ def log_mel(audio, params: MelParams = MelParams(), batch: int = 256, out: np.nd
                               center=True, pad_mode="reflect", return_complex=True).abs()  # fmt: skip
             out[i:i + batch] = torch.log(torch.clamp(fb @ spec, min=params.floor)).numpy()
     return out[0] if squeeze else out
+
+
+def mel_range(mels, floor: float = MelParams.floor, chunk: int = 256) -> tuple[float, float]:
+    """(low, high) of log-mels for `to_unit`: the floor's log, and the largest value (rounded up to a tenth).
+
+    Read `chunk` rows at a time, so a memory-mapped mels.npy of any size is fine. A model keeps the
+    range it was trained with in its file, so that its outputs are read back on the same scale.
+    """
+    high = max(float(np.max(mels[i:i + chunk])) for i in range(0, len(mels), chunk))
+    return float(np.log(floor)), float(np.ceil(high * 10) / 10)
+
+
+def to_unit(log_mels, low: float, high: float):
+    """Natural-log mels -> [-1, 1] (low -> -1, high -> 1): the range a diffusion model's clean estimate is clipped to."""
+    return (log_mels - low) * (2 / (high - low)) - 1
+
+
+def from_unit(x, low: float, high: float):
+    """The inverse of `to_unit`."""
+    return (x + 1) * ((high - low) / 2) + low

@@ -55,14 +55,19 @@ class ResidualLayer(nn.Module):
         self.register_buffer("gate_scale", torch.cat([one, -2 * one]), persistent=False)
         self.register_buffer("out_scale", torch.cat([one * math.sqrt(0.5), one]), persistent=False)
 
-    def forward(self, x: torch.Tensor, step_bias: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, step_bias: torch.Tensor,
+                conditioner: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """conditioner: [B, 2C, T] added to the dilated convolution's output, as DiffWave's vocoder adds its mel."""
         conv, proj = self.dilated_conv, self.output_projection
         if x.dtype != torch.float32 or torch.is_autocast_enabled(x.device.type):
-            a, b = conv(x + step_bias).chunk(2, dim=1)
+            y = conv(x + step_bias)
+            a, b = (y if conditioner is None else y + conditioner).chunk(2, dim=1)
             y = torch.sigmoid(a) * torch.tanh(b)
         else:
             y = F.conv1d(x + step_bias, conv.weight * self.gate_scale[:, None, None], conv.bias * self.gate_scale,
                          padding=conv.padding, dilation=conv.dilation)
+            if conditioner is not None:
+                y = torch.addcmul(y, conditioner, self.gate_scale[:, None])
             gate, filt = torch.sigmoid(y).chunk(2, dim=1)
             y = torch.addcmul(gate, gate, filt, value=-2.0)  # sigmoid(a) * (1 - 2 sigmoid(-2b)) = sigmoid(a) * tanh(b)
         residual, skip = F.conv1d(y, proj.weight * self.out_scale[:, None, None], proj.bias * self.out_scale).chunk(2, dim=1)
@@ -89,12 +94,13 @@ LAYER_KERNELS = ("torch", "triton")
 
 
 class DiffWave(nn.Module):
-    def __init__(self, params: ModelParams | None = None):
+    def __init__(self, params: ModelParams | None = None, data_channels: int = 1):
+        """data_channels: channels of what is denoised: 1 for audio; a mel prior's bands (cry_diffusion.prior)."""
         super().__init__()
         self.params = p = params or ModelParams()
         self.layer_kernel = "torch"  # how the residual layers run (use_layer_kernel); the weights don't depend on it
         C, N = p.residual_channels, p.residual_layers
-        self.input_projection = nn.Conv1d(1, C, 1)
+        self.input_projection = nn.Conv1d(data_channels, C, 1)
 
         self.step_mlp = nn.Sequential(
             nn.Linear(p.step_embedding_dim, STEP_HIDDEN), nn.SiLU(), nn.Linear(STEP_HIDDEN, STEP_HIDDEN), nn.SiLU()
@@ -106,7 +112,7 @@ class DiffWave(nn.Module):
 
         self.layers = nn.ModuleList(ResidualLayer(C, 2 ** (i % p.dilation_cycle)) for i in range(N))
         self.skip_projection = nn.Conv1d(C, C, 1)
-        self.output_projection = nn.Conv1d(C, 1, 1)
+        self.output_projection = nn.Conv1d(C, data_channels, 1)
 
         for m in self.modules():
             if isinstance(m, nn.Conv1d):
@@ -173,10 +179,15 @@ class DiffWave(nn.Module):
         low = step.floor()
         return torch.lerp(self._sinusoids(low), self._sinusoids(low + 1), (step - low)[:, None].float())
 
-    def forward(self, audio: torch.Tensor, step: torch.Tensor, label: torch.Tensor | None = None) -> torch.Tensor:
-        """audio [B, T], step [B] (long, or float for aligned fast sampling), label [B] long or None -> eps [B, T]."""
+    def forward(self, audio: torch.Tensor, step: torch.Tensor, label: torch.Tensor | None = None,
+                conditioners: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """audio [B, T], step [B] (long, or float for aligned fast sampling), label [B] long or None -> eps [B, T].
+
+        With data_channels > 1 the data is [B, data_channels, T] (a mel prior's log-mels), and so is the
+        prediction. conditioners: one per layer, added inside it (`ResidualLayer`; DiffWave's vocoder).
+        """
         B, N, C = audio.shape[0], self.params.residual_layers, self.params.residual_channels
-        x = F.relu(self.input_projection(audio.unsqueeze(1)))
+        x = F.relu(self.input_projection(audio.unsqueeze(1) if audio.ndim == 2 else audio))
 
         e = self.step_mlp(self.step_embedding(step))
         if self.label_embedding is not None:
@@ -191,9 +202,10 @@ class DiffWave(nn.Module):
             skip = self._fused_layers(x, step_biases)
         else:
             skip = None
-            for layer, bias in zip(self.layers, step_biases):
-                x, s = layer(x, bias)
+            for layer, bias, cond in zip(self.layers, step_biases, conditioners or [None] * N):
+                x, s = layer(x, bias, cond)
                 # a running sum instead of stacking N skip tensors: same result, 1/N of the memory
                 skip = s if skip is None else skip + s
         x = F.relu(self.skip_projection(skip * (1.0 / math.sqrt(N))))
-        return self.output_projection(x).squeeze(1)
+        out = self.output_projection(x)
+        return out.squeeze(1) if audio.ndim == 2 else out

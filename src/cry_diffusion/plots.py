@@ -90,6 +90,6 @@ def loss_curve(history: pd.DataFrame, path: str | Path) -> None:
     ax.plot(history["step"], history["loss"].rolling(window, min_periods=1).mean(), lw=1.5, label=f"mean of {window}")
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("noise-prediction MSE")
+    ax.set_ylabel("loss: MSE of the prediction (noise, or v)")
     ax.legend()
     save(fig, path)

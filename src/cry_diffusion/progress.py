@@ -23,7 +23,7 @@ import numpy as np
 
 from .evaluate import EvalParams, Reference, interval, score
 from .features import FEATURES, finite, wasserstein
-from .generate import generate
+from .generator import generate
 
 log = logging.getLogger("cry_diffusion.progress")
 REAL_RANGE = (10, 90)  # percentiles of the real clips' values that a generated median should fall between
@@ -76,16 +76,17 @@ def real_ranges(ref: Reference) -> dict:
 
 
 def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: float, steps: int, seed: int = 0,
-            **sampling) -> dict:  # fmt: skip
-    """Sample and score every snapshot (model files from cry_diffusion.train), oldest first.
+            route: str = "waveform", vocoder: dict | None = None, labels="each", **sampling) -> dict:  # fmt: skip
+    """Sample and score every snapshot (model files of a route's generator: cry_diffusion.generator), oldest first.
 
-    sampling: further keyword arguments of cry_diffusion.generate.generate (batch_size, device,
-    precision, graph, guidance_scale, threads).
+    route, vocoder: cry_diffusion.generator.generate's (a mel prior's snapshots are vocoded as its
+    route says). sampling: further keyword arguments of cry_diffusion.generate.generate
+    (batch_size, device, precision, graph, guidance_scale, threads).
     """
     ranges = real_ranges(ref)
     rows = []
     for path in sorted(snapshots, key=lambda s: Path(s).name):
-        audio, info = generate(path, n, seconds, steps, seed, labels="each", **sampling)
+        audio, info = generate(route, path, n, seconds, steps, seed, labels, vocoder=vocoder, **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
         values = {name: finite(scores["features"][name]) for name in FEATURES}
         checks = band_checks(scores["features"], ranges, n, ref.params)
@@ -106,5 +107,5 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
             "inside": {name: checks[name]["inside"] for name in FEATURES},
         })  # fmt: skip
         log.info("step %d (%.1f min): FAD %.3g", rows[-1]["step"], rows[-1]["minutes"], scores["fad"]["value"])
-    return {"steps": steps, "n": n, "seconds": seconds, "real_range": ranges, "percentiles": list(REAL_RANGE),
+    return {"route": route, "steps": steps, "n": n, "seconds": seconds, "real_range": ranges, "percentiles": list(REAL_RANGE),
             "spread_factor": SPREAD_FACTOR, "rows": rows}

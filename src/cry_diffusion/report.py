@@ -110,25 +110,52 @@ def mel_png_uri(audio: np.ndarray, params=None) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, tuple[np.ndarray, dict]],
-                  real: list[tuple[str, np.ndarray]], mel_params=None) -> dict:  # fmt: skip
-    """What the report says of one dataset's model: settings, training curve, samples per step count."""
+def real_cards(real: list[tuple[str, np.ndarray]], mel_params=None) -> list[dict]:
+    """Playable real segments, each with its mel, to hear beside the generated ones."""
+    return [{"label": label, "audio": wav_uri(x), "mel": mel_png_uri(x, mel_params)} for label, x in real]
+
+
+def _settings(prefix: str, checkpoint: dict) -> dict:
     tp = checkpoint["train_params"]
-    return {
+    return {**{f"{prefix}model.{k}": v for k, v in checkpoint["model_params"].items()},
+            **{f"{prefix}diffusion.{k}": v for k, v in checkpoint["diffusion_params"].items()},
+            **{f"{prefix}train.{k}": v for k, v in tp.items()},
+            f"{prefix}parameters": f"{sum(w.numel() for w in checkpoint['model'].values()):,}",
+            f"{prefix}trained": f"{checkpoint['step']:,} steps in {checkpoint['elapsed_seconds'] / 60:.1f} min on "
+                                f"{checkpoint.get('device', '?')}"}  # fmt: skip
+
+
+def route_section(route: str, checkpoint: dict, losses: dict[str, str | Path], samples: dict[int, tuple[np.ndarray, dict]],
+                  real: list[tuple[str, np.ndarray]], mel_params=None, tradeoff: dict | None = None,
+                  figures: dict[str, str | Path] | None = None, evals: dict[int, dict] | None = None,
+                  train_segments: np.ndarray | None = None, vocoder: dict | None = None,
+                  progress: tuple[dict, str | Path] | None = None, pairs: int = 3) -> dict:  # fmt: skip
+    """What the report says of one route (cry_diffusion.generator): its model, samples, time to quality, memorization.
+
+    checkpoint: the route's generator's model file (DiffWave, or the mel prior); vocoder: a trained
+    vocoder's model file (DiffWave's), None for Griffin-Lim. losses: the training curves' figures.
+    samples and evals: per step count. progress: (cry_diffusion.progress.measure's result, its figure).
+    """
+    from .generator import route_label, vocoder_of
+
+    settings = _settings("" if route == "waveform" else "prior ", checkpoint)
+    if vocoder is not None:
+        settings |= _settings("vocoder ", vocoder)
+    elif route != "waveform":
+        settings["vocoder"] = f"{vocoder_of(route)} (no training)"
+    settings |= {"class names": ", ".join(checkpoint.get("class_names") or []) or "(unconditional)",
+                 "resumed from a checkpoint": f"{checkpoint.get('resumes', 0)} times (the loss curve keeps every row)"}
+    top = max(samples)
+    e = (evals or {}).get(top)
+    section = {
+        "route": route, "label": route_label(route), "waveform": route == "waveform",
         "step": checkpoint["step"],
         "smoke_test": checkpoint["step"] < SMOKE_TEST_STEPS,
         "smoke_test_steps": SMOKE_TEST_STEPS,
+        "minutes": checkpoint["elapsed_seconds"] / 60,
         "unreadable_checkpoints": checkpoint.get("unreadable_checkpoints", []),
-        "settings": {
-            **{f"model.{k}": v for k, v in checkpoint["model_params"].items()},
-            **{f"diffusion.{k}": v for k, v in checkpoint["diffusion_params"].items()},
-            **{f"train.{k}": v for k, v in tp.items()},
-            "class names": ", ".join(checkpoint.get("class_names") or []) or "(unconditional)",
-            "resumed from a checkpoint": f"{checkpoint.get('resumes', 0)} times (the loss curve keeps every row)",
-            "parameters": f"{sum(w.numel() for w in checkpoint['model'].values()):,}",
-        },
-        "loss_figure": png_uri(loss_figure),
-        "real": [{"label": label, "audio": wav_uri(x), "mel": mel_png_uri(x, mel_params)} for label, x in real],
+        "settings": settings,
+        "loss_figures": {name: png_uri(path) for name, path in losses.items()},
         "samples": [
             {
                 "steps": steps,
@@ -141,21 +168,40 @@ def model_section(checkpoint: dict, loss_figure: str | Path, samples: dict[int, 
             }
             for steps, (audio, info) in sorted(samples.items(), reverse=True)
         ],
+        "figures": {key: png_uri(path) for key, path in (figures or {}).items()},
+        "tradeoff": tradeoff_section(tradeoff) if tradeoff else None,
+        "progress": progress and progress_section(*progress),
+        "pairs_steps": top,
+        "pairs": [],
+        "per_category": [],
     }
+    if e is not None:
+        nn = e["nearest_train"]
+        section["copy_threshold"] = nn["threshold"]
+        section["per_category"] = [{"category": c, "n": v["n"], "n_ref": v["n_ref"], "accuracy": _fmt(v["accuracy"], ".2f"),
+                                    "w1": [_fmt(w) for w in v["wasserstein"].values()]}
+                                   for c, v in (e.get("per_category") or {}).items()]  # fmt: skip
+        if train_segments is not None:
+            section["pairs"] = [
+                {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] <= nn["threshold"],
+                 "generated": wav_uri(samples[top][0][i]), "train": wav_uri(train_segments[nn["index"][i]])}  # fmt: skip
+                for i in np.argsort(nn["distance"])[:pairs].tolist()
+            ]
+    return section
 
 
-def stage_devices(checkpoint: dict, sample_infos: list[dict], embedding: dict, evaluations: list[dict]) -> list[dict]:
+def stage_devices(checkpoints: list[dict], sample_infos: list[dict], embedding: dict, evaluations: list[dict]) -> list[dict]:
     """Where train, sample, embedding and evaluate ran, as each recorded it: one row per stage.
 
-    A stage whose jobs ran on different devices lists them all, so a GPU run that fell
-    back to the CPU anywhere shows it.
+    checkpoints: each route's trained generator. A stage whose jobs ran on different devices
+    lists them all, so a GPU run that fell back to the CPU anywhere shows it.
     """
     def row(stage, records, jobs):
         devices = sorted({r.get("device") or "not recorded" for r in records})
         autocast = sorted({r.get("autocast") or "float32" for r in records if "autocast" in r})
         return {"stage": stage, "jobs": jobs, "device": ", ".join(devices), "autocast": ", ".join(autocast) or "float32"}
 
-    return [row("train", [checkpoint], 1), row("sample", sample_infos, len(sample_infos)),
+    return [row("train", checkpoints, len(checkpoints)), row("sample", sample_infos, len(sample_infos)),
             row("embedding", [embedding], 1), row("evaluate", evaluations, len(evaluations))]
 
 
@@ -286,37 +332,52 @@ def progress_section(result: dict, figure: str | Path) -> dict:
     }  # fmt: skip
 
 
-def evaluation_section(evals: dict[int, dict], references: dict[str, dict], embedding: dict, figures: dict[str, str | Path],
-                       samples: dict[int, np.ndarray], train_segments: np.ndarray, pairs: int = 3,
-                       tradeoff: dict | None = None) -> dict:  # fmt: skip
-    """What the report says of one dataset's evaluation: the metrics table, figures, nearest-neighbour pairs."""
+def evaluation_section(evals: dict[str, dict], references: dict[str, dict], embedding: dict,
+                       copies: dict[str, dict] | None = None) -> dict:  # fmt: skip
+    """What the report says of one dataset's evaluation: the metrics tables, every generated set (system) and copy synthesis."""
     from .features import FEATURES
+    from .generator import label
 
-    top = max(evals)
-    e = evals[top]
-    nn = e["nearest_train"]
-    labels = {"real": "real vs real (floor)", "tones": "tone sweeps (baseline)", "noise": "Gaussian noise (baseline)"}
+    e = next(iter(evals.values()))
+    names = {"real": "real vs real (floor)", "tones": "tone sweeps (baseline)", "noise": "Gaussian noise (baseline)"}
     return {
         "embedding": embedding,
         "pretrained": {k: v for k, v in (e.get("pretrained") or {}).items() if k in ("name", "trained_on", "dim")} or None,
         "features": list(FEATURES.values()),
         "halves_from_train": e.get("halves_from_train", False),
-        **_metric_tables([(labels["real"], references["real"], "real")]
-                         + [(f"generated, {s} steps", evals[s], "generated") for s in sorted(evals, reverse=True)]
-                         + [(labels[r], references[r], "baseline") for r in ("tones", "noise")]),
-        "figures": {key: png_uri(path) for key, path in figures.items()},
-        "pairs_steps": top,
-        "per_category": [{"category": c, "n": v["n"], "n_ref": v["n_ref"], "accuracy": _fmt(v["accuracy"], ".2f"),
-                          "w1": [_fmt(w) for w in v["wasserstein"].values()]}
-                         for c, v in (e.get("per_category") or {}).items()],  # fmt: skip
-        "tradeoff": tradeoff_section(tradeoff) if tradeoff else None,
-        "copy_threshold": nn["threshold"],
-        "pairs": [
-            {"label": f"#{i}", "distance": nn["distance"][i], "near_copy": nn["distance"][i] <= nn["threshold"],
-             "generated": wav_uri(samples[top][i]), "train": wav_uri(train_segments[nn["index"][i]])}  # fmt: skip
-            for i in np.argsort(nn["distance"])[:pairs].tolist()
-        ],
+        "copy_threshold": e["nearest_train"]["threshold"],
+        **_metric_tables([(names["real"], references["real"], "real")]
+                         + [(f"generated, {label(system)}", evals[system], "generated") for system in evals]
+                         + [(label(name), c, "copy") for name, c in (copies or {}).items()]
+                         + [(names[r], references[r], "baseline") for r in ("tones", "noise")]),
     }
+
+
+def side_by_side(routes: list[str], steps: list[int], evals: dict[str, dict], references: dict[str, dict],
+                 checkpoints: list[dict]) -> list[dict]:  # fmt: skip
+    """The generators head to head: per route and step count, training, KID, diversity, voicing, f0 and whether it cries."""
+    from .generator import route_label, system
+    from .verdict import cry_checks, passed, summary
+
+    rows = []
+    for route, checkpoint in zip(routes, checkpoints):
+        for s in sorted(steps, reverse=True):
+            e = evals[system(route, s)]
+            levelled, bands = e.get("level_normalised") or e, e.get("band_checks") or {}
+            checks = cry_checks(e, references["real"], references["tones"])
+
+            def band(name):
+                b = bands.get(name) or {}
+                text = f"{_fmt(b.get('median'))} [{_fmt(b.get('low'))}, {_fmt(b.get('high'))}]"
+                return {"text": text, "inside": b.get("inside")}
+
+            rows.append({"route": route_label(route), "minutes": _fmt(checkpoint["elapsed_seconds"] / 60, ".1f"),
+                         "train_steps": f"{checkpoint['step']:,}", "steps": s, "n": e["n"],
+                         "kid": _with_interval(levelled.get("kid")), "recall": _with_interval(levelled.get("recall"), ".2f"),
+                         "coverage": _with_interval(levelled.get("coverage"), ".2f"),
+                         "voicing": band("voiced_fraction"), "f0": band("f0_mean_hz"), "f0_range": band("f0_range_hz"),
+                         "cries": passed(checks), "verdict": summary(checks)})  # fmt: skip
+    return rows
 
 
 def listening_section(result: dict, figure: str | Path) -> dict:

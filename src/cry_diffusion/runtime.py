@@ -94,6 +94,15 @@ def prepare(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
+def start(device="auto", threads: int = 0) -> torch.device:
+    """The device a sampling or scoring stage runs on, resolved and prepared; threads > 0 sets torch's CPU threads."""
+    if threads:
+        torch.set_num_threads(threads)
+    device = resolve_device(device)
+    prepare(device)
+    return device
+
+
 class Replay:
     """fn(*tensors) over fixed input buffers, recorded once as a CUDA graph and replayed per call.
 

@@ -12,6 +12,8 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # this workflow's library, whatever else is installed
 
+from cry_diffusion import generator  # noqa: E402  (route and system names: one home, shared with the library)
+
 
 class ConfigError(Exception):
     pass
@@ -125,11 +127,18 @@ def _check_config(config):
     mel = config["mel"]
     if mel["win_ms"] * 16 > mel["n_fft"]:
         raise ConfigError(f"mel.n_fft: {mel['n_fft']} is shorter than the {mel['win_ms']} ms window")
-    too_many = [s for s in config["sampling"]["steps"] if s > config["diffusion"]["steps"]]
-    if too_many:
-        raise ConfigError(f"sampling.steps: {too_many} exceed diffusion.steps ({config['diffusion']['steps']})")
-    if config["diffusion"]["beta_start"] >= config["diffusion"]["beta_end"]:
-        raise ConfigError("diffusion.beta_start: must be below diffusion.beta_end")
+    schedules = {"diffusion": config["diffusion"]}  # every diffusion a run samples, by its config key
+    if "mel" in config["generators"]:
+        schedules["mel_prior.diffusion"] = config["mel_prior"]["diffusion"]
+        if "diffwave" in config["vocoder"]["kinds"]:
+            schedules["vocoder.diffwave.diffusion"] = config["vocoder"]["diffwave"]["diffusion"]
+    for key, diffusion in schedules.items():
+        if diffusion["beta_start"] >= diffusion["beta_end"]:
+            raise ConfigError(f"{key}.beta_start: must be below {key}.beta_end")
+        steps = [config["vocoder"]["diffwave"]["steps"]] if key.startswith("vocoder") else config["sampling"]["steps"]
+        if too_many := [s for s in steps if s > diffusion["steps"]]:
+            raise ConfigError(f"{'vocoder.diffwave' if key.startswith('vocoder') else 'sampling'}.steps: {too_many} "
+                              f"exceed {key}.steps ({diffusion['steps']})")
 
 
 _check_config(config)
@@ -141,6 +150,31 @@ _LIBRARY = Path(workflow.basedir) / "src" / "cry_diffusion"  # what the scripts 
 
 
 STEPS = config["sampling"]["steps"]
+GENERATORS = config["generators"]
+VOCODERS = config["vocoder"]["kinds"] if "mel" in GENERATORS else []
+ROUTES = generator.routes(GENERATORS, VOCODERS)  # waveform, mel-<vocoder>: each its own samples, scores and listeners
+COPY_SYNTHESIS = [generator.copy_synthesis(v) for v in VOCODERS]  # each vocoder's ceiling, scored as one more set
+
+
+def systems(steps=None):
+    """Every generated set of the run: each route at each step count (sampling.steps, or `steps`)."""
+    return [generator.system(route, s) for route in ROUTES for s in steps or STEPS]
+
+
+def route_settings(route):
+    """(its generator's config section for training, its snapshots folder) of a route."""
+    return (config["train"], "snapshots") if route == "waveform" else (config["mel_prior"]["train"], "mel_prior/snapshots")
+
+
+def model_file(route):
+    """The trained model a route samples from, relative to the dataset's results folder."""
+    return "model.pt" if route == "waveform" else "mel_prior/model.pt"
+
+
+# the training curve of each network a run trains: the figure's name -> its loss.csv, in the dataset's results folder
+LOSS_CURVES = ({"waveform": "loss.csv"} if "waveform" in GENERATORS else {}) | (
+    {"mel_prior": "mel_prior/loss.csv"} if "mel" in GENERATORS else {}) | (
+    {"vocoder-diffwave": "vocoder/diffwave/loss.csv"} if "diffwave" in VOCODERS else {})
 
 
 def untracked(settings):
@@ -156,8 +190,18 @@ def untracked(settings):
 # How often training writes a loss row and a checkpoint: the same weights either way, so not a rerun
 # (nor in the checkpoint folder's run key, cry_diffusion.train_dataset.NOT_IN_RUN_KEY).
 CADENCE = ("log_every", "checkpoint_every")
-TRAIN = {k: v for k, v in config["train"].items() if k not in CADENCE}
-TRAIN_CADENCE = {k: config["train"][k] for k in CADENCE}
+
+
+def tracked(train):
+    """A train section less its cadence: what the rule's rerun check sees."""
+    return {k: v for k, v in train.items() if k not in CADENCE}
+
+
+def cadence(train):
+    return untracked({k: train[k] for k in CADENCE})
+
+
+TRAIN = tracked(config["train"])
 
 
 def run_device(setting):
@@ -183,6 +227,8 @@ DEVICE = run_device(config["device"])
 wildcard_constraints:
     dataset="|".join(re.escape(d) for d in DATASETS),
     steps=r"\d+",
+    route="|".join(re.escape(r) for r in ROUTES) or "none",
+    vocoder="|".join(VOCODERS) or "none",
 
 
 @functools.cache
@@ -292,18 +338,18 @@ def report_inputs(wildcards):
             f"{name}/fig/mels": f"results/{name}/figures/mels.png",
             f"{name}/fig/durations": f"results/{name}/figures/durations.png",
             f"{name}/fig/categories": f"results/{name}/figures/categories.png",
-            f"{name}/model": f"results/{name}/model.pt",
-            f"{name}/fig/loss": f"results/{name}/figures/loss.png",
         }
-        for steps in STEPS:
-            files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"
-            files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
+        files |= {f"{name}/loss/{n}": f"results/{name}/figures/loss-{n}.png" for n in LOSS_CURVES}
+        files |= {f"{name}/model/{route}": f"results/{name}/{model_file(route)}" for route in ROUTES}
+        files |= {f"{name}/vocoder/{v}": f"results/{name}/vocoder/{v}/model.pt" for v in VOCODERS if v == "diffwave"}
+        files |= samples_inputs(name, systems() + COPY_SYNTHESIS)
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
         files[f"{name}/embedding"] = f"results/{name}/embedding.json"
-        files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
-        if config["train"]["snapshot_every"]:
-            files[f"{name}/progress"] = f"results/{name}/evaluation/progress.json"
-            files[f"{name}/fig/progress"] = f"results/{name}/figures/progress.png"
+        files |= {f"{name}/tradeoff/{route}": f"results/{name}/evaluation/tradeoff-{route}.json" for route in ROUTES}
+        for route in ROUTES:
+            if route_settings(route)[0]["snapshot_every"]:
+                files[f"{name}/progress/{route}"] = f"results/{name}/evaluation/progress-{route}.json"
+                files[f"{name}/fig/progress/{route}"] = f"results/{name}/figures/progress-{route}.png"
         files |= listening_report_inputs(name)  # workflow/rules/listening.smk
     files["figures"] = "results/figures"
     return files
@@ -313,7 +359,16 @@ REFERENCES = ["real", "noise", "tones"]  # the floor and two ceilings every eval
 
 
 def eval_subjects():
-    return [f"steps-{s}" for s in STEPS] + REFERENCES
+    return systems() + COPY_SYNTHESIS + REFERENCES
+
+
+def samples_inputs(name, subjects):
+    """The clips and info of each generated set (or copy synthesis) of a dataset, keyed name/samples/<subject>/..."""
+    files = {}
+    for subject in subjects:
+        files[f"{name}/samples/{subject}/npy"] = f"results/{name}/samples/{subject}/samples.npy"
+        files[f"{name}/samples/{subject}/info"] = f"results/{name}/samples/{subject}/info.json"
+    return files
 
 
 def evaluate_inputs(wildcards):
@@ -321,7 +376,7 @@ def evaluate_inputs(wildcards):
         "bundle": f"results/{wildcards.dataset}/embedding.pt",
         "reference": f"results/{wildcards.dataset}/evaluation/reference.npz",
     }
-    if wildcards.subject.startswith("steps-"):
+    if wildcards.subject not in REFERENCES:
         folder = f"results/{wildcards.dataset}/samples/{wildcards.subject}"
         files |= {"samples": f"{folder}/samples.npy", "info": f"{folder}/info.json"}
     return files
@@ -334,12 +389,10 @@ def evaluation_params(wildcards):
 def figure_inputs(wildcards):
     files = {}
     for name in DATASETS:
-        files[f"{name}/tradeoff"] = f"results/{name}/evaluation/tradeoff.json"
+        files |= {f"{name}/tradeoff/{route}": f"results/{name}/evaluation/tradeoff-{route}.json" for route in ROUTES}
         files[f"{name}/reference"] = f"results/{name}/evaluation/reference.npz"
         files |= {f"{name}/eval/{subject}": f"results/{name}/evaluation/{subject}.json" for subject in eval_subjects()}
-        for steps in STEPS:
-            files[f"{name}/samples/{steps}/npy"] = f"results/{name}/samples/steps-{steps}/samples.npy"
-            files[f"{name}/samples/{steps}/info"] = f"results/{name}/samples/steps-{steps}/info.json"
+        files |= samples_inputs(name, systems())
     return files
 
 
@@ -353,12 +406,23 @@ def sampling_params(wildcards, steps=None):
     return {k: v for k, v in config["sampling"].items() if k != "steps"} | {"steps": int(steps or wildcards.steps)}
 
 
+def vocoder_settings(kind):
+    """What vocoding with `kind` reads of its config section: not its training (train_vocoder's business)."""
+    return {k: v for k, v in config["vocoder"][kind].items() if k not in ("model", "diffusion", "train")}
+
+
+def vocoder_model(wildcards):
+    """The trained vocoder a job reads (its vocoder wildcard's, or its route's): DiffWave's; Griffin-Lim has none."""
+    kind = wildcards.get("vocoder") or generator.vocoder_of(wildcards.get("route") or "waveform")
+    return {"vocoder": f"results/{wildcards.dataset}/vocoder/diffwave/model.pt"} if kind == "diffwave" else {}
+
+
 # --- the listening test (workflow/rules/listening.smk, cry_diffusion.listening) ---
 LISTENING = config["listening"]
 _untested = [s for s in LISTENING["steps"] or [] if s not in STEPS]
 if _untested:
     raise ConfigError(f"listening.steps: {_untested} are not among sampling.steps ({STEPS})")
-LISTENING_STEPS = LISTENING["steps"] or STEPS
+LISTENING_SYSTEMS = systems(LISTENING["steps"])  # every route at each step count listened to
 
 
 def listening_report_inputs(name):

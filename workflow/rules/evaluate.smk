@@ -57,7 +57,7 @@ rule evaluate:
     output:
         "results/{dataset}/evaluation/{subject}.json",
     wildcard_constraints:
-        subject=r"steps-\d+|real|noise|tones",
+        subject=r"(waveform|mel-[a-z_]+)-steps-\d+|copy-synthesis-[a-z_]+|real|noise|tones",
     params:
         evaluation=evaluation_params,
         # the baselines are scored on as many clips as are generated, so FAD's small-sample bias matches
@@ -76,21 +76,21 @@ rule evaluate:
 
 
 rule tradeoff:
-    """Time to quality: every step count against the full chain by a paired bootstrap, and the fastest no-worse one."""
+    """Time to quality, for one route: every step count against its full chain by a paired bootstrap, and the fastest no-worse one."""
     input:
-        evaluations=lambda w: [f"results/{w.dataset}/evaluation/steps-{s}.json" for s in STEPS],
+        evaluations=lambda w: [f"results/{w.dataset}/evaluation/{generator.system(w.route, s)}.json" for s in STEPS],
         reference="results/{dataset}/evaluation/reference.npz",
     output:
-        "results/{dataset}/evaluation/tradeoff.json",
+        "results/{dataset}/evaluation/tradeoff-{route}.json",
     params:
         evaluation=evaluation_params,
         steps=STEPS,
-        base=config["diffusion"]["steps"],
+        base=lambda w: (config["diffusion"] if w.route == "waveform" else config["mel_prior"]["diffusion"])["steps"],
         code=code_hash("tradeoff.py"),
     log:
-        "results/logs/{dataset}/tradeoff.log",
+        "results/logs/{dataset}/tradeoff-{route}.log",
     benchmark:
-        "results/benchmarks/{dataset}/tradeoff.tsv"
+        "results/benchmarks/{dataset}/tradeoff-{route}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -98,19 +98,21 @@ rule tradeoff:
 
 
 rule progress:
-    """Quality against training time: each snapshot (train.snapshot_every) sampled and scored as the final model is."""
+    """Quality against training time, for one route: each snapshot (train.snapshot_every) sampled and scored as the final model is."""
     input:
-        snapshots="results/{dataset}/snapshots",
+        unpack(vocoder_model),
+        snapshots=lambda w: f"results/{w.dataset}/{route_settings(w.route)[1]}",
         bundle="results/{dataset}/embedding.pt",
         reference="results/{dataset}/evaluation/reference.npz",
         references=lambda w: [f"results/{w.dataset}/evaluation/{r}.json" for r in REFERENCES],
     output:
-        json="results/{dataset}/evaluation/progress.json",
-        png="results/{dataset}/figures/progress.png",
-        pdf="results/{dataset}/figures/progress.pdf",
+        json="results/{dataset}/evaluation/progress-{route}.json",
+        png="results/{dataset}/figures/progress-{route}.png",
+        pdf="results/{dataset}/figures/progress-{route}.pdf",
     params:
         # the full chain's settings (the tradeoff's baseline): a snapshot's clips compare with the final model's
         sampling=lambda w: sampling_params(w, steps=max(STEPS)),
+        vocoder=lambda w: vocoder_settings(generator.vocoder_of(w.route)) if w.route != "waveform" else None,
         seconds=clip_seconds,
         device=DEVICE,
         code=code_hash("progress.py"),
@@ -118,9 +120,9 @@ rule progress:
     resources:
         gpu=1,
     log:
-        "results/logs/{dataset}/progress.log",
+        "results/logs/{dataset}/progress-{route}.log",
     benchmark:
-        "results/benchmarks/{dataset}/progress.tsv"
+        "results/benchmarks/{dataset}/progress-{route}.tsv"
     conda:
         "../../envs/torch.yaml"
     script:
@@ -135,6 +137,7 @@ rule figures:
         directory("results/figures"),
     params:
         datasets=DATASETS,
+        routes=ROUTES,
         steps=STEPS,
         mel=config["mel"],
         code=code_hash("figures.py"),

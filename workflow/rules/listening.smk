@@ -6,8 +6,8 @@ rule listening:
     input:
         npy="results/{dataset}/segments.npy",
         table="results/{dataset}/segments.csv",
-        samples=lambda w: [f"results/{w.dataset}/samples/steps-{s}/samples.npy" for s in LISTENING_STEPS],
-        infos=lambda w: [f"results/{w.dataset}/samples/steps-{s}/info.json" for s in LISTENING_STEPS],
+        samples=lambda w: [f"results/{w.dataset}/samples/{system}/samples.npy" for system in LISTENING_SYSTEMS],
+        infos=lambda w: [f"results/{w.dataset}/samples/{system}/info.json" for system in LISTENING_SYSTEMS],
     output:
         page="results/listening/{dataset}/index.html",
         plan="results/listening/{dataset}/plan.json",
@@ -15,7 +15,7 @@ rule listening:
         stimuli=directory("results/listening/{dataset}/stimuli"),
     params:
         study={k: v for k, v in LISTENING.items() if k not in ("enabled", "steps", "analysis")},
-        steps=LISTENING_STEPS,
+        systems=LISTENING_SYSTEMS,
         code=code_hash("listening.py", "templates/listening.html.j2"),
     log:
         "results/logs/{dataset}/listening.log",
@@ -31,14 +31,14 @@ rule listening_results:
     """What the listeners said, per system, with intervals, beside the automatic metrics' rankings."""
     input:
         plan="results/listening/{dataset}/plan.json",
-        evaluations=lambda w: [f"results/{w.dataset}/evaluation/steps-{s}.json" for s in LISTENING_STEPS],
+        evaluations=lambda w: [f"results/{w.dataset}/evaluation/{system}.json" for system in LISTENING_SYSTEMS],
         answers=answers_database,
     output:
         json="results/listening/{dataset}/results.json",
         png="results/listening/{dataset}/results.png",
     params:
         analysis=LISTENING["analysis"],
-        steps=LISTENING_STEPS,
+        systems=LISTENING_SYSTEMS,
         code=code_hash("listening_results.py"),
     log:
         "results/logs/{dataset}/listening_results.log",

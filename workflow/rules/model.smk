@@ -1,3 +1,6 @@
+# The waveform route (generators: [waveform]): DiffWave on audio, as the paper trains it.
+
+
 rule train:
     """DiffWave on the training split of one dataset; resumes from results/NAME/checkpoints/ if killed."""
     input:
@@ -12,7 +15,7 @@ rule train:
         model=config["model"],
         diffusion=config["diffusion"],
         train=TRAIN,
-        cadence=untracked(TRAIN_CADENCE),
+        cadence=cadence(config["train"]),
         device=DEVICE,
         checkpoints=lambda w: f"results/{w.dataset}/checkpoints",
         code=code_hash("train.py"),
@@ -35,9 +38,9 @@ rule sample:
     input:
         model="results/{dataset}/model.pt",
     output:
-        npy="results/{dataset}/samples/steps-{steps}/samples.npy",
-        info="results/{dataset}/samples/steps-{steps}/info.json",
-        wav=directory("results/{dataset}/samples/steps-{steps}/wav"),
+        npy="results/{dataset}/samples/waveform-steps-{steps}/samples.npy",
+        info="results/{dataset}/samples/waveform-steps-{steps}/info.json",
+        wav=directory("results/{dataset}/samples/waveform-steps-{steps}/wav"),
     params:
         # Not the list of step counts: adding one must not resample the others.
         sampling=sampling_params,
@@ -58,17 +61,19 @@ rule sample:
 
 
 rule loss_figure:
-    """The training curve, drawn apart from training so restyling it never retrains."""
+    """A training curve (the waveform model's, the mel prior's, the vocoder's), drawn apart from training so restyling it never retrains."""
     input:
-        "results/{dataset}/loss.csv",
+        lambda w: f"results/{w.dataset}/{LOSS_CURVES[w.network]}",
     output:
-        "results/{dataset}/figures/loss.png",
+        "results/{dataset}/figures/loss-{network}.png",
+    wildcard_constraints:
+        network="|".join(LOSS_CURVES) or "none",
     params:
         code=code_hash("loss_figure.py"),
     log:
-        "results/logs/{dataset}/loss_figure.log",
+        "results/logs/{dataset}/loss_figure-{network}.log",
     benchmark:
-        "results/benchmarks/{dataset}/loss_figure.tsv"
+        "results/benchmarks/{dataset}/loss_figure-{network}.tsv"
     conda:
         "../../envs/data.yaml"
     script:

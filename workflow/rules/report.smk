@@ -6,6 +6,8 @@ rule report:
         "results/report.html",
     params:
         datasets=DATASETS,
+        routes=ROUTES,
+        copy_synthesis=COPY_SYNTHESIS,
         steps=STEPS,
         mel=config["mel"],
         report=config["report"],

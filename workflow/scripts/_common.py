@@ -33,3 +33,13 @@ def start(snakemake):
 
     sys.excepthook = last_line
     return logging.getLogger(f"cry_diffusion.workflow.{snakemake.rule}")
+
+
+def train(snakemake, call, fn, **data):
+    """A training rule's library call `fn`, through `call` (cry_diffusion.torchrun.call: one process per GPU of
+    the rule's train.gpus): `data` (its input files, and what else it alone takes) and what every training rule passes."""
+    p, out = snakemake.params, snakemake.output
+    gpus = p.train["gpus"]
+    return call(gpus, fn, **data, out_path=out.model, loss_csv=out.loss, checkpoint_root=p.checkpoints,
+                model_config=p.model, diffusion_config=p.diffusion, train_config=p.train | p.cadence, device=p.device,
+                threads=max(1, snakemake.threads // gpus))  # each process its share of the threads

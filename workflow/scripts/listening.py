@@ -16,8 +16,8 @@ real, source = segment.side(table, "heldout"), "held-out"
 if real.empty:  # as the evaluation does with too little held out: said in the plan and the report
     real, source = segment.side(table, "train"), "training (nothing was held out)"
 generated = {}
-for steps, npy, info in zip(p.steps, inp.samples, inp.infos):
-    generated[f"steps-{steps}"] = (np.load(npy), json.loads(open(info).read()).get("label_names"))
+for system, npy, info in zip(p.systems, inp.samples, inp.infos):
+    generated[system] = (np.load(npy), json.loads(open(info).read()).get("label_names"))
 plan = listening.build(Path(out.plan).parent, segment.Rows(segments, real["index"]), real["category"].tolist(), generated,
                        listening.StudyParams.from_dict(p.study), snakemake.wildcards.dataset,  # noqa: F821
                        (segments.shape[1] - real["padded_samples"]).tolist(), source)  # fmt: skip

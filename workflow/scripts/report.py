@@ -6,12 +6,18 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from cry_diffusion import ingest, report, segment  # noqa: E402
+from cry_diffusion import generator, ingest, report, segment  # noqa: E402
 from cry_diffusion.checkpoint import read_model  # noqa: E402
 from cry_diffusion.mel import MelParams  # noqa: E402
 
 inp, params = snakemake.input, snakemake.params  # noqa: F821
 mel_params = MelParams.from_dict(params.mel)
+
+
+def load(name, subject):
+    return np.load(inp[f"{name}/samples/{subject}/npy"]), json.loads(open(inp[f"{name}/samples/{subject}/info"]).read())
+
+
 sections = []
 for name in params.datasets:
     table = segment.read_table(inp[f"{name}/table"])
@@ -25,41 +31,39 @@ for name in params.datasets:
         {key: inp[f"{name}/fig/{key}"] for key in ("durations", "categories", "mels")},
         examples=params.report["examples_per_dataset"],
     )
-    samples = {
-        steps: (np.load(inp[f"{name}/samples/{steps}/npy"]), json.loads(open(inp[f"{name}/samples/{steps}/info"]).read()))
-        for steps in params.steps
-    }
     real = report.pick_examples(segment.side(table, "train"), params.report["examples_per_dataset"])
-    checkpoint = read_model(inp[f"{name}/model"])
-    section["model"] = report.model_section(
-        checkpoint,
-        inp[f"{name}/fig/loss"],
-        samples,
-        [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()],
-        mel_params,
-    )
+    real = [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()]
     train = segments[segment.side(table, "train")["index"].to_numpy()]
-    evals = {steps: json.loads(open(inp[f"{name}/eval/steps-{steps}"]).read()) for steps in params.steps}
     references = {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")}
     embedding = json.loads(open(inp[f"{name}/embedding"]).read())
-    section["devices"] = report.stage_devices(
-        checkpoint,
-        [info for _, info in samples.values()],
-        embedding,
-        list(evals.values()) + list(references.values()),
-    )
-    section["evaluation"] = report.evaluation_section(
-        evals,
-        references,
-        embedding,
-        {key: f"{inp.figures}/{name}_{key}.png" for key in ("quality", "features", "time_to_quality")},
-        {steps: audio for steps, (audio, _) in samples.items()},
-        train,
-        tradeoff=json.loads(open(inp[f"{name}/tradeoff"]).read()),
-    )
-    progress = inp.get(f"{name}/progress")  # only with train.snapshot_every
-    section["progress"] = progress and report.progress_section(json.loads(open(progress).read()),
-                                                               inp[f"{name}/fig/progress"])  # fmt: skip
+    evals = {}
+    routes, checkpoints, sample_infos, trained = [], [], [], {}  # trained: each network once, by its file
+    for route in params.routes:
+        systems = {s: generator.system(route, s) for s in params.steps}
+        samples = {s: load(name, system) for s, system in systems.items()}
+        evals |= {system: json.loads(open(inp[f"{name}/eval/{system}"]).read()) for system in systems.values()}
+        checkpoint = read_model(inp[f"{name}/model/{route}"])
+        kind = generator.vocoder_of(route)
+        vocoder = read_model(inp[f"{name}/vocoder/{kind}"]) if f"{name}/vocoder/{kind}" in inp.keys() else None
+        losses = {"waveform": "waveform"} if route == "waveform" else {"mel_prior": "mel_prior"} | (
+            {"vocoder": f"vocoder-{kind}"} if vocoder else {})
+        progress = inp.get(f"{name}/progress/{route}")  # only with the route's train.snapshot_every
+        routes.append(report.route_section(
+            route, checkpoint, {k: inp[f"{name}/loss/{v}"] for k, v in losses.items()}, samples, real, mel_params,
+            tradeoff=json.loads(open(inp[f"{name}/tradeoff/{route}"]).read()),
+            figures={key: f"{inp.figures}/{name}_{route}_{key}.png" for key in ("quality", "features", "time_to_quality")},
+            evals={s: evals[system] for s, system in systems.items()}, train_segments=train, vocoder=vocoder,
+            progress=progress and (json.loads(open(progress).read()), inp[f"{name}/fig/progress/{route}"])))  # fmt: skip
+        checkpoints.append(checkpoint)
+        trained |= {inp[f"{name}/model/{route}"]: checkpoint} | ({inp[f"{name}/vocoder/{kind}"]: vocoder} if vocoder else {})
+        sample_infos += [info for _, info in samples.values()]
+    copies = {c: json.loads(open(inp[f"{name}/eval/{c}"]).read()) for c in params.copy_synthesis}
+    section["routes"] = routes
+    section["real"] = report.real_cards(real, mel_params)
+    section["devices"] = report.stage_devices(list(trained.values()), sample_infos, embedding,
+                                              list(evals.values()) + list(copies.values()) + list(references.values()))
+    section["evaluation"] = report.evaluation_section(evals, references, embedding, copies)
+    section["side_by_side"] = report.side_by_side(params.routes, params.steps, evals, references, checkpoints)
     listening = inp.get(f"{name}/listening")  # only with listening.enabled
     section["listening"] = listening and report.listening_section(json.loads(open(listening).read()),
                                                                   inp[f"{name}/fig/listening"])  # fmt: skip

@@ -10,22 +10,7 @@ from cry_diffusion import atomic, generate  # noqa: E402
 
 p, out = snakemake.params, snakemake.output  # noqa: F821
 s = p.sampling
-audio, info = generate.generate(
-    snakemake.input.model,  # noqa: F821
-    n=s["n_samples"],
-    seconds=p.seconds,
-    steps=s["steps"],
-    seed=s["seed"],
-    labels="each",
-    guidance_scale=s["guidance_scale"],
-    batch_size=s["batch_size"],
-    device=p.device,
-    threads=snakemake.threads,  # noqa: F821
-    precision=s["precision"],
-    graph=s["graph"],
-    ddim_spacing=s["ddim_spacing"],
-    solver=s["solver"],
-)
+audio, info = generate.generate(snakemake.input.model, **generate.sampling_arguments(s, p.seconds, p.device, snakemake.threads))  # noqa: F821
 log.info("%s", {k: v for k, v in info.items() if k not in ("labels", "label_names")})
 generate.write_wavs(audio, out.wav, prefix=f"steps{s['steps']}", names=info["label_names"])
 with atomic.atomic_path(out.npy) as tmp:
