@@ -52,7 +52,7 @@ def fmt(d, spec=".3g") -> str:
     return f"{d['value']:{spec}} [{d['low']:{spec}}, {d['high']:{spec}}]{dagger}"
 
 
-def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int) -> None:
+def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int, gains: tuple) -> None:
     train, labels = cries(n_train, 0)
     held, held_labels = cries(n_held, 10_000)
     bundle, info = train_embedding(train, labels, EmbeddingParams(epochs=epochs))
@@ -95,7 +95,7 @@ def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int) -
 
     print(f"\n## Planted copies of training clips ({len(train)} training clips): found / planted, in each space\n")
     print("| copies | embedding (level-normalised) | log-mel windows (gain taken out) |\n|---|---|---|")
-    for gain in (-12, -6, -3.5, 0, 3, 6):
+    for gain in gains:
         for noisy in (False, True):
             x = np.clip(train[:8] * 10 ** (gain / 20), -1, 1)
             x = evaluate.with_noise(x, 30, int(10 * gain) + 1000) if noisy else x
@@ -195,17 +195,18 @@ def gaussian_cases(trials: int) -> None:
             print(f"| {s} | {steps} | " + " | ".join(cells) + " |")
 
 
-# (training clips, held-out clips, bootstrap resamples, embedding epochs, Gaussian trials) per size
-SIZES = {"full": (120, 128, 200, EmbeddingParams().epochs, 40), "quick": (60, 64, 100, EmbeddingParams().epochs, 10),
-         "smoke": (20, 20, 10, 2, 1)}  # fmt: skip
+GAINS = (-12, -6, -3.5, 0, 3, 6)  # dB: the planted copies' levels
+# (training clips, held-out clips, bootstrap resamples, embedding epochs, Gaussian trials, copies' gains) per size
+SIZES = {"full": (120, 128, 200, EmbeddingParams().epochs, 40, GAINS),
+         "quick": (60, 64, 100, EmbeddingParams().epochs, 10, GAINS), "smoke": (20, 20, 10, 2, 1, (-6, 6))}  # fmt: skip
 
 
 def main() -> None:
     import torch
 
-    n_train, n_held, bootstrap, epochs, trials = _bench.sized(__doc__, SIZES)
+    n_train, n_held, bootstrap, epochs, trials, gains = _bench.sized(__doc__, SIZES)
     torch.set_num_threads(1)
-    real_cases(n_train, n_held, evaluate.EvalParams(bootstrap=bootstrap), epochs)
+    real_cases(n_train, n_held, evaluate.EvalParams(bootstrap=bootstrap), epochs, gains)
     gaussian_cases(trials)
 
 

@@ -756,9 +756,10 @@ def with_noise(audio: np.ndarray, snr_db: float, seed: int = 0) -> np.ndarray:
 def collapse_family(audio: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
     """Sets as large as `audio`, made of its first 2 to 6 clips repeated: a collapse, as a generator that lost its
     diversity makes it. At 8 clips every clip has fewer copies than k + 1, at 32 more; each set exactly, and
-    with every copy after a clip's first carrying its own noise at COLLAPSE_SNR_DB (never an exact repeat)."""
+    with every copy after a clip's first carrying its own noise at COLLAPSE_SNR_DB (never an exact repeat). Only
+    members with a repeat: none at 2 clips."""
     n, out = len(audio), {}
-    for modes in COLLAPSE_MODES:
+    for modes in (m for m in COLLAPSE_MODES if m < n):  # a set of n distinct clips is no collapse
         which = np.repeat(np.arange(modes), -(-n // modes))[:n]
         exact = np.asarray(audio[which], np.float32)
         first = np.r_[True, which[1:] != which[:-1]][:, None]

@@ -249,7 +249,7 @@ def _metric_tables(sets: list[tuple[str, dict, str]], collapse: dict | None = No
     for r in rows:
         r["distances"] = [r["distances"][i] for i in keep]
         r["prdc"] = [r["prdc"][i * len(PRDC) + j] for i in spaces for j in range(len(PRDC))] + [r["distinct"][i] for i in distinct]
-    return {"rows": rows, "distance_headers": [header(DISTANCES[i][0], DISTANCES[i][1]) for i in keep],
+    return {"rows": rows, "distance_headers": [header(f"{DISTANCES[i][0]} [95% CI]", DISTANCES[i][1]) for i in keep],
             "prdc_headers": [header(f"{name}, {PRDC_SPACES[i][0]}", PRDC_SPACES[i][1] + name) for i in spaces for name in PRDC]
             + [header(f"distinct fraction, {DISTINCT_SPACES[i][0]}", DISTINCT_SPACES[i][1]) for i in distinct],
             "class_headers": list(CLASS_SCORES.values()) if any(r["classifier"] for r in rows) else [],
