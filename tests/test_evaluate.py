@@ -301,6 +301,7 @@ def test_a_collapsed_set_is_seen_by_the_distinct_fraction(cry_reference):
         d, real = collapsed["distinct_fraction"][space], floor["distinct_fraction"][space]
         assert d["value"] == 0 and d["below_real"] and d["high"] < real["low"] and not real["below_real"], (d, real)
         assert d["real"] == real["real"] and d["real"]["n"] == 12  # real sets of the same size, in every JSON
+        assert d["floor"] == real["floor"] == {k: real[k] for k in ("value", "low", "high", "n")}  # and the floor's own
     # the classifier labels them too: its histogram of the set moves away from the real one
     assert collapsed["classifier"]["histogram_kl"]["value"] > floor["classifier"]["histogram_kl"]["value"]
     for key in ("precision", "recall", "density", "coverage"):  # every evaluation JSON carries them

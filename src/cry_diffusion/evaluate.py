@@ -327,7 +327,8 @@ def distinct_fraction(x: np.ndarray, ref: np.ndarray, threshold: float, p: EvalP
     far-apart modes cover the whole reference). `real` is the same share in real sets of the
     same size (subsets of the reference `ref`, drawn without replacement): its mean and
     2.5th-97.5th percentiles. `below_real`: the set's share is below that range, where real
-    sets fall 2.5% of the time. The set's own interval is the share's Wilson interval.
+    sets fall 2.5% of the time. The set's own interval is the share's Wilson interval. (score
+    adds `floor`: the real floor's own share, computed so at the floor's n, the run's.)
     """
     n = len(x)
     if n < 2 or len(ref) < 2:
@@ -533,6 +534,7 @@ class Reference:
     device: str  # where the embedding network runs (cry_diffusion.runtime.resolve_device)
     halves_from_train: bool  # fewer than two clips held out: the halves and thresholds come from the training split
     pretrained_copy_threshold: float | None = None  # copy_threshold's rule in the pretrained embedding (level-normalised)
+    floor_distinct: dict | None = None  # the real floor's distinct fraction in each embedding (its n: the floor's)
 
     @classmethod
     def build(cls, bundle: dict, train_audio, heldout_audio, p: EvalParams, device="auto", n_floor: int | None = None,
@@ -583,6 +585,16 @@ class Reference:
             if from_train:
                 d[groups[half_b][:, None] == groups[None, :]] = np.inf
             pretrained_threshold = float(np.percentile(d.min(1), p.copy_percentile))
+        copy_threshold = float(np.percentile(real_nearest, p.copy_percentile))
+        # the floor's own distinct fraction, which every set of its n is read beside
+        floor_audio = np.asarray(heldout_audio[floor], np.float32)
+        floor_level = embed(bundle, None, device, mels=at_level(bundle_mels(bundle, floor_audio), target - level_db(floor_audio),
+                                                                 bundle))  # fmt: skip
+        floor_distinct = {"in_domain": distinct_fraction(floor_level, held_level[half_b], copy_threshold, p)}
+        if ref_pretrained.size:
+            floor_distinct["pretrained"] = distinct_fraction(_pretrained_pair(floor_audio, target, device)[1],
+                                                             ref_pretrained_level, pretrained_threshold, p)  # fmt: skip
+        floor_distinct = {space: {k: d[k] for k in ("value", "low", "high", "n")} for space, d in floor_distinct.items()}
         blocks = None if clip_samples is None else mel_blocks(np.zeros((1, clip_samples), np.float32), bundle).shape[-1]
         held_groups = groups if from_train else np.zeros(0, int)
         mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, held_groups, p)
@@ -590,12 +602,11 @@ class Reference:
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
         probs = probabilities(bundle, held[half_b], device)
         return cls(train, train_level, held[half_b], held_level[half_b], ref_features,
-                   np.asarray(heldout_audio[floor], np.float32), target,
-                   float(np.percentile(real_nearest, p.copy_percentile)), real_nearest, train_mel, held_mel, held_groups,
+                   floor_audio, target, copy_threshold, real_nearest, train_mel, held_mel, held_groups,
                    mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train),
                    np.zeros((0, 0)) if probs is None else probs, p, ref_pretrained, ref_pretrained_level,
                    None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train,
-                   pretrained_threshold)  # fmt: skip
+                   pretrained_threshold, floor_distinct)  # fmt: skip
 
     _ARRAYS = ("train", "train_level", "ref", "ref_level", "floor_audio", "real_nearest", "train_mel", "held_mel",
                "held_groups", "centres", "real_share", "ref_probs", "ref_pretrained", "ref_pretrained_level")
@@ -694,10 +705,10 @@ def embedding_scores(r: Reference, bundle: dict, audio: np.ndarray, mels: np.nda
         "level_normalised": _distances(e_level, r.ref_level, r.params) | {"target_db": r.target_db},
         "pretrained": pretrained_scores,
         # near-duplicates within the set, in each embedding, level-normalised (a collapse at any n)
-        "distinct_fraction": {"in_domain": distinct_fraction(e_level, r.ref_level, r.copy_threshold, r.params),
-                              "pretrained": None if pretrained_level is None else
-                              distinct_fraction(pretrained_level, r.ref_pretrained_level, r.pretrained_copy_threshold,
-                                                r.params)},
+        "distinct_fraction": {space: d and d | {"floor": (r.floor_distinct or {}).get(space)} for space, d in {
+            "in_domain": distinct_fraction(e_level, r.ref_level, r.copy_threshold, r.params),
+            "pretrained": None if pretrained_level is None else
+            distinct_fraction(pretrained_level, r.ref_pretrained_level, r.pretrained_copy_threshold, r.params)}.items()},
         "_e": e, "_e_level": e_level,
     }  # fmt: skip
 
