@@ -261,8 +261,9 @@ def slot_trials(plan: dict, r: int) -> list[dict]:
         names[info["system"], info["clip"]] = name
         truth[info["system"], info["clip"]] = info["category"]
         count[info["system"]] = count.get(info["system"], 0) + 1
-    order = np.random.default_rng([plan["order_key"], r])
-    flips = np.random.default_rng([plan["order_key"], r // 2, 1]).integers(0, 2, len(systems) + 1)  # shared by two slots
+    key = plan.get("order_key", p.seed)  # a plan from before the secret key: its seed, as it was built
+    order = np.random.default_rng([key, r])
+    flips = np.random.default_rng([key, r // 2, 1]).integers(0, 2, len(systems) + 1)  # shared by two slots
     blocks = []
     if "afc" in kinds:
         block, j_all = [], 0
@@ -412,7 +413,7 @@ class Store:
         self.plan = load_plan(folder)
         self.path = self.folder / DATABASE
         self.trials = {r: {t["id"]: t for t in ts} for r, ts in self.plan["raters"].items()}
-        self.planned = self.plan["slots"]
+        self.planned = self.plan.get("slots") or list(self.plan["raters"])  # a plan from before slots were drawn: any order
         self._lock = threading.Lock()  # one writer at a time inside this process; SQLite orders processes
         if not create and not self.path.exists():
             return
