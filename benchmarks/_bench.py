@@ -218,3 +218,13 @@ def table(rows: list[list], header: list[str]) -> str:
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
     return "\n".join([lines[0], "  ".join("-" * w for w in widths), *lines[1:]])
+
+
+def sized(description: str, sizes: dict) -> tuple:
+    """A simulation benchmark's settings: sizes["full"], or sizes["quick"] / sizes["smoke"] with --quick / --smoke."""
+    ap = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--quick", action="store_true", help="fewer clips and trials")
+    which.add_argument("--smoke", action="store_true", help="every section at its smallest: a check that it runs")
+    a = ap.parse_args()
+    return sizes["smoke" if a.smoke else "quick" if a.quick else "full"]

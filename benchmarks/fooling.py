@@ -8,6 +8,8 @@ scored as the `evaluate` rule scores a generated one:
 - real: held-out clips (the floor), and tone sweeps and Gaussian noise (the ceilings);
 - collapsed: 4 held-out clips, each repeated; time-reversed: the floor played backwards;
 - 6 dB quieter: the floor at half amplitude;
+- the collapse family at 8 and 32 clips (2 to 6 clips repeated, exactly and with noise at
+  30 dB SNR): which measures let each one through;
 - copies: training clips at -12 to +6 dB, and with noise at 30 dB SNR.
 
 And on Gaussian sets with known answers: FAD's bias at small n (plug-in, bootstrap
@@ -15,12 +17,12 @@ correction, FID-infinity), the narrow-versus-shifted verdict, and DDIM's level l
 step spacing with the best possible denoiser.
 
     python benchmarks/fooling.py              # about 10 minutes on 2 CPU cores
-    python benchmarks/fooling.py --quick      # fewer clips and trials, about 3 minutes
+    python benchmarks/fooling.py --quick      # fewer clips and trials, about 4 minutes
+    python benchmarks/fooling.py --smoke      # every section at its smallest: a check that it runs (the tests)
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
@@ -29,10 +31,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+import _bench  # noqa: E402
+
 from cry_diffusion import evaluate, pretrained  # noqa: E402
 from cry_diffusion.embedding import EmbeddingParams, train_embedding  # noqa: E402
 from cry_diffusion.progress import w1_interval  # noqa: E402
 from cry_diffusion.synth import CATEGORIES, synthesize_cry  # noqa: E402
+from cry_diffusion.tradeoff import compare, evaluation_of  # noqa: E402
 
 
 def cries(n: int, seed0: int) -> tuple[np.ndarray, list[str]]:
@@ -47,17 +52,12 @@ def fmt(d, spec=".3g") -> str:
     return f"{d['value']:{spec}} [{d['low']:{spec}}, {d['high']:{spec}}]{dagger}"
 
 
-def with_noise(x: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
-    rms = np.sqrt(np.mean(x**2, axis=1, keepdims=True))
-    return (x + rms * 10 ** (-snr_db / 20) * np.random.default_rng(seed).standard_normal(x.shape)).astype(np.float32)
-
-
-def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams) -> None:
+def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int, gains: tuple) -> None:
     train, labels = cries(n_train, 0)
     held, held_labels = cries(n_held, 10_000)
-    bundle, info = train_embedding(train, labels, EmbeddingParams())
+    bundle, info = train_embedding(train, labels, EmbeddingParams(epochs=epochs))
     ref = evaluate.Reference.build(bundle, train, held, p, "cpu", train_labels=labels, heldout_labels=held_labels,
-                                   clip_samples=train.shape[1])  # fmt: skip
+                                   clip_samples=train.shape[1], n_floor=min(32, n_held // 2))  # the quality configs' 32
     floor = ref.floor_audio
     n = len(floor)
     sets = {
@@ -71,30 +71,34 @@ def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams) -> None:
     print(f"\n## Constructed sets: {n} clips each against {len(ref.ref)} held-out reference clips "
           f"({n_train} training clips, classifier embedding {info['classes']}, {p.bootstrap} bootstrap resamples)\n")
     head = ["set", "FAD", "FAD level-norm.", "KID", "KID level-norm.", "precision", "recall", "coverage", "density",
-            "IS", "histogram KL", "W1 onset skew", "W1 level (dB)"]
+            "distinct", "IS", "histogram KL", "W1 onset skew", "W1 level (dB)"]
     if pretrained.available():
-        head += ["GE2E FAD", "GE2E KID", "GE2E KID level-norm.", "GE2E recall", "GE2E coverage"]
+        head += ["GE2E FAD", "GE2E KID", "GE2E KID level-norm.", "GE2E recall", "GE2E coverage", "GE2E distinct"]
     print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
     for name, audio in sets.items():
         s = evaluate.score(ref, bundle, audio)
         lv, c = s["level_normalised"], s["classifier"] or {}
         skew = w1_interval(s["features"]["onset_skew"], ref.ref_features["onset_skew"], p)
         level = w1_interval(s["features"]["rms_mean_db"], ref.ref_features["rms_mean_db"], p)
+        distinct = s["distinct_fraction"]
         row = [name, fmt(s["fad"]), fmt(lv["fad"]), fmt(s["kid"]), fmt(lv["kid"]), fmt(s["precision"], ".2f"),
                fmt(s["recall"], ".2f"), fmt(s["coverage"], ".2f"), fmt(s["density"], ".2f"),
-               fmt(c.get("inception_score"), ".2f"), fmt(c.get("histogram_kl"), ".2f"), fmt(skew, ".2f"), fmt(level, ".2f")]
+               fmt(distinct["in_domain"], ".2f"), fmt(c.get("inception_score"), ".2f"), fmt(c.get("histogram_kl"), ".2f"),
+               fmt(skew, ".2f"), fmt(level, ".2f")]
         if s["pretrained"]:
             g = s["pretrained"]
             row += [fmt(g["fad"]), fmt(g["kid"]), fmt(g["level_normalised"]["kid"]), fmt(g["recall"], ".2f"),
-                    fmt(g["coverage"], ".2f")]
+                    fmt(g["coverage"], ".2f"), fmt(distinct["pretrained"], ".2f")]
         print("| " + " | ".join(row) + " |")
+
+    collapse_family(ref, bundle, floor)
 
     print(f"\n## Planted copies of training clips ({len(train)} training clips): found / planted, in each space\n")
     print("| copies | embedding (level-normalised) | log-mel windows (gain taken out) |\n|---|---|---|")
-    for gain in (-12, -6, -3.5, 0, 3, 6):
+    for gain in gains:
         for noisy in (False, True):
             x = np.clip(train[:8] * 10 ** (gain / 20), -1, 1)
-            x = with_noise(x, 30, int(10 * gain) + 1000) if noisy else x
+            x = evaluate.with_noise(x, 30, int(10 * gain) + 1000) if noisy else x
             s = evaluate.score(ref, bundle, x)
             print(f"| {gain:+g} dB{' + noise at 30 dB SNR' if noisy else ''} | {s['nearest_train']['near_copies']}/8 "
                   f"| {s['nearest_train_mel']['near_copies']}/8 |")
@@ -103,9 +107,28 @@ def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams) -> None:
           f"{s['nearest_train_mel']['near_copies']}/8 |")
 
 
-def gaussian_cases(trials: int) -> None:
-    from cry_diffusion.tradeoff import compare
+# The collapse family's table: measures shown, by the dotted path evaluate.COLLAPSE_MEASURES names them
+FAMILY_COLUMNS = {"distinct_fraction.in_domain": "distinct", "distinct_fraction.pretrained": "GE2E distinct",
+                  "level_normalised.recall": "recall", "level_normalised.coverage": "coverage",
+                  "level_normalised.kid": "KID", "level_normalised.fad": "FAD", "pretrained.level_normalised.recall": "GE2E recall",
+                  "pretrained.level_normalised.kid": "GE2E KID"}  # fmt: skip
 
+
+def collapse_family(ref: evaluate.Reference, bundle: dict, floor: np.ndarray) -> None:
+    """For 8 clips and the whole floor: which measures tell each member of the collapse family from the floor."""
+    for n in sorted({8, len(floor)}):
+        result = evaluate.collapse_blind_spots(ref, bundle, floor[:n])
+        columns = {k: v for k, v in FAMILY_COLUMNS.items() if k in evaluate.COLLAPSE_MEASURES and
+                   (k.startswith("distinct_fraction.in") or not k.count("pretrained") or ref.ref_pretrained.size)}
+        print(f"\n## The collapse family at {n} clips (k = {evaluate.PRDC_K}): 'yes' where the measure tells it from the "
+              f"real floor ({len(ref.ref)} reference clips; level-normalised)\n")
+        print("| set | " + " | ".join(columns.values()) + " |\n|---|" + "---|" * len(columns))
+        for member in result["members"]:
+            seen = ["no" if member in result["blind"].get(path, []) else "yes" for path in columns]
+            print(f"| {member} | " + " | ".join(seen) + " |")
+
+
+def gaussian_cases(trials: int) -> None:
     rng = np.random.default_rng(0)
     print(f"\n## FAD's bias at small n: Gaussian sets, both N(0, I), true distance 0, {trials} trials (mean [2.5th, 97.5th pct])\n")
     print("| clips per set | dimensions | plug-in | bootstrap-corrected | FID-infinity (the point value now) |\n|---|---|---|---|---|")
@@ -131,17 +154,14 @@ def gaussian_cases(trials: int) -> None:
         feats = {name: rng.standard_normal(22).tolist() for name in FEATURES}
         shift = np.zeros(32)
         shift[:8] = 1.0
-        evals = {}
-        for steps, e in ((7, 0.5 * rng.standard_normal((32, 32))), (200, rng.standard_normal((32, 32)) + shift)):
-            evals[steps] = {"n": 32, "embeddings": e.tolist(), "wall_seconds_per_audio_second": 1.0,
-                            "features": {name: rng.standard_normal(32).tolist() for name in FEATURES},
-                            "fad": {"plugin": evaluate.frechet(e, ref)}, "wasserstein": {name: 0.0 for name in FEATURES},
-                            "level_normalised": {"kid": evaluate.kid(e, ref, evaluate.EvalParams(bootstrap=0))}
-                            | evaluate.prdc(e, ref, evaluate.EvalParams(bootstrap=0))}  # fmt: skip
-        row = [r for r in compare(evals, ref, feats, p)["rows"] if r["steps"] == 7][0]
+        near = 0.5 * float(evaluate.distances(ref, ref)[np.triu_indices(22, 1)].min())  # no two reference clips this close
+        evals = {steps: evaluation_of(e, {name: rng.standard_normal(32).tolist() for name in FEATURES}, ref, feats, near,
+                                      wall_seconds_per_audio_second=1.0)
+                 for steps, e in ((7, 0.5 * rng.standard_normal((32, 32))), (200, rng.standard_normal((32, 32)) + shift))}
+        row = [r for r in compare(evals, ref, feats, p, paired=False)["rows"] if r["steps"] == 7][0]
         said["FAD difference below 0 (narrow 'better')"] += row["difference"]["fad"]["high"] < 0
         said["verdict: narrow better"] += row["better"]
-        said["verdict: narrow worse"] += not row["no_worse"]
+        said["verdict: narrow worse"] += row["verdict"] == "worse"
     for k, v in said.items():
         print(f"- {k}: {v} of {trials}")
 
@@ -175,16 +195,19 @@ def gaussian_cases(trials: int) -> None:
             print(f"| {s} | {steps} | " + " | ".join(cells) + " |")
 
 
+GAINS = (-12, -6, -3.5, 0, 3, 6)  # dB: the planted copies' levels
+# (training clips, held-out clips, bootstrap resamples, embedding epochs, Gaussian trials, copies' gains) per size
+SIZES = {"full": (120, 128, 200, EmbeddingParams().epochs, 40, GAINS),
+         "quick": (60, 64, 100, EmbeddingParams().epochs, 10, GAINS), "smoke": (20, 20, 10, 2, 1, (-6, 6))}  # fmt: skip
+
+
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true")
-    a = ap.parse_args()
     import torch
 
+    n_train, n_held, bootstrap, epochs, trials, gains = _bench.sized(__doc__, SIZES)
     torch.set_num_threads(1)
-    p = evaluate.EvalParams(bootstrap=100 if a.quick else 200)
-    real_cases(60 if a.quick else 120, 48 if a.quick else 96, p)
-    gaussian_cases(10 if a.quick else 40)
+    real_cases(n_train, n_held, evaluate.EvalParams(bootstrap=bootstrap), epochs, gains)
+    gaussian_cases(trials)
 
 
 if __name__ == "__main__":

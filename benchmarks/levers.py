@@ -83,7 +83,7 @@ def base_config(path: Path) -> dict:
 def judge(audio: np.ndarray, ref: Reference, bundle: dict, ranges: dict) -> dict:
     s = evaluate.score(ref, bundle, audio)
     lvl = s["level_normalised"]
-    checks = progress.band_checks(s["features"], ranges, len(audio), ref.params)
+    checks = progress.band_checks(s["features"], ranges, len(audio), ref.params, real=ref.ref_features)
     return {"kid": lvl["kid"], "recall": lvl["recall"], "coverage": lvl["coverage"], "fad": s["fad"]} | {
         name: checks[name] for name in ("f0_mean_hz", "voiced_fraction", "f0_range_hz")}
 

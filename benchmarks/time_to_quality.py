@@ -44,7 +44,7 @@ def main() -> None:
                          f"{r['fad']['value']:.3g} [{r['fad']['low']:.3g}, {r['fad']['high']:.3g}]",
                          "baseline" if d is None else f"{d['fad']['value']:+.3g} [{d['fad']['low']:+.3g}, {d['fad']['high']:+.3g}]",
                          ", ".join("FAD" if k == "fad" else k for k in r["worse_on"]) or "-",
-                         "no worse" if r["no_worse"] else "WORSE"])
+                         r["verdict"].upper() if r["verdict"] == "worse" else r["verdict"]])
         print(_bench.table(rows, ["steps", "sampler", "wall s/audio s", "speed-up", "FAD lvl [CI]", "FAD lvl - base [CI]",
                                   "worse on", "verdict"]))
         print("\nW1 distances to real held-out audio (lower is better):")
@@ -52,10 +52,10 @@ def main() -> None:
                             for r in result["rows"]], ["steps", *FEATURES]))
         f = result["fastest_no_worse"]
         if f and f["steps"] != base:
-            print(f"\nfewest steps no worse than {base}-step ancestral on every metric: {f['steps']} ({f['sampler']}), "
-                  f"{f['speedup']:.1f}x less sampling time")
+            print(f"\nfewest steps shown no worse than {base}-step ancestral on every measure (within its margin): "
+                  f"{f['steps']} ({f['sampler']}), {f['speedup']:.1f}x less sampling time")
         else:
-            print(f"\nevery shorter chain is significantly worse than {base}-step ancestral on some metric")
+            print(f"\nno shorter chain is shown no worse than {base}-step ancestral at {result['rows'][0]['n']} clips")
         print()
 
 

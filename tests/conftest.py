@@ -15,6 +15,7 @@ if not torch.cuda.is_available():
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))  # for tests/browser.py
+sys.path.insert(1, str(REPO / "benchmarks"))  # for the simulations benchmarks/intervals.py runs larger
 
 
 if os.environ.get("PYTEST_XDIST_WORKER"):

@@ -214,9 +214,10 @@ def test_planted_copies_are_flagged_in_both_branches(cries, held_out):
     assert by_mel["threshold"] > 0
     unseen = evaluate.score(ref, bundle, cries[60:64])  # cries the model never saw are not copies
     assert unseen["nearest_train"]["near_copies"] <= 1 and unseen["nearest_train_mel"]["near_copies"] <= 1
-    # a stretch of a training clip (training draws random crops) is a copy too
+    # a stretch of a training clip (training draws random crops) is a copy too; without held-out audio the threshold
+    # comes from 40 training clips, and with the log-mels clamped 25 dB below the peak one noisy crop in four sits above it
     crop = evaluate.score(ref, bundle, near_copy(train[10:13, 3000:11000]))["nearest_train_mel"]
-    assert crop["near_copies"] == 3 and crop["index"] == [10, 11, 12], crop
+    assert crop["near_copies"] >= (3 if held_out > 1 else 2) and crop["index"] == [10, 11, 12], crop
 
 
 def test_unequal_n_refuses_with_both_counts():
@@ -285,24 +286,55 @@ def test_uncategorised_segments_do_not_break_the_classifier():
 # --- The cases that fool metrics (docs/evaluation.md; benchmarks/fooling.py prints the full table) ---
 
 
-def test_a_collapsed_set_is_seen_by_recall(cry_reference):
-    """Two held-out clips, each repeated six times: FAD and KID sit near the floor's, but recall falls to 0.
+def test_a_collapsed_set_is_seen_by_the_distinct_fraction(cry_reference):
+    """Two held-out clips, each repeated six times: FAD and KID sit near the floor's; recall's value falls to 0, and
+    the distinct fraction, a within-set measure, falls below real sets' range in both embeddings.
 
-    The issue's review: 4 clips repeated 10 times scored FAD 0 and KID below the floor's.
-    A repeated clip's k-nearest-neighbour ball has radius 0, so no real clip is inside the set's manifold.
+    The issue's review: 4 clips repeated 10 times scored FAD 0 and KID below the floor's. With 6 copies (k + 1) a
+    copy left out moves the k-NN ball from radius 0 to the other clip, so recall's jackknife interval is wide.
     """
     bundle, _, ref = cry_reference
     floor = evaluate.score(ref, bundle, ref.floor_audio)
     collapsed = evaluate.score(ref, bundle, np.concatenate([ref.floor_audio[:2]] * 6))
-    assert collapsed["recall"]["value"] == 0 and collapsed["recall"]["high"] < floor["recall"]["low"], (
-        collapsed["recall"], floor["recall"])
-    assert collapsed["level_normalised"]["recall"]["high"] < floor["level_normalised"]["recall"]["low"]
-    if collapsed["pretrained"]:
-        assert collapsed["pretrained"]["recall"]["high"] < floor["pretrained"]["recall"]["low"]
+    assert collapsed["recall"]["value"] == 0 and floor["recall"]["value"] > 0.5
+    for space in ("in_domain", "pretrained") if floor["pretrained"] else ("in_domain",):
+        d, real = collapsed["distinct_fraction"][space], floor["distinct_fraction"][space]
+        assert d["value"] == 0 and d["below_real"] and d["high"] < real["low"] and not real["below_real"], (d, real)
+        assert d["real"] == real["real"] and d["real"]["n"] == 12  # real sets of the same size, in every JSON
+        assert d["floor"] == real["floor"] == {k: real[k] for k in ("value", "low", "high", "n")}  # and the floor's own
     # the classifier labels them too: its histogram of the set moves away from the real one
     assert collapsed["classifier"]["histogram_kl"]["value"] > floor["classifier"]["histogram_kl"]["value"]
     for key in ("precision", "recall", "density", "coverage"):  # every evaluation JSON carries them
         assert set(floor[key]) == {"value", "low", "high"}
+
+
+@pytest.fixture(scope="module")
+def collapse_reference(cry_reference, cries):
+    """The same embedding, and 64 more held-out cries: a real floor of 32 clips, against 32 reference clips."""
+    from cry_diffusion.synth import synthesize_cry
+
+    bundle, _, _ = cry_reference
+    held = np.stack([synthesize_cry(("deaf", "hunger", "normal", "pain")[k % 4], 1.0, seed=100 + k) for k in range(64)])
+    return bundle, evaluate.Reference.build(bundle, cries[:40], held.astype(np.float32), PARAMS, "cpu", n_floor=32)
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_the_collapse_family_fails_at_the_sizes_the_pipeline_runs(collapse_reference, n):
+    """2 to 6 real clips repeated to fill a set of 8 (fewer copies than k + 1: two far-apart modes cover the
+    reference, and recall, coverage, density, FAD and KID all passed) or 32 (more copies), exactly and with noise at
+    30 dB SNR: the distinct fraction flags every one, and the floor stays inside real sets' range."""
+    bundle, ref = collapse_reference
+    result = evaluate.collapse_blind_spots(ref, bundle, ref.floor_audio[:n])
+    assert result["n"] == n and len(result["members"]) == 10
+    spaces = ["distinct_fraction.in_domain"] + (["distinct_fraction.pretrained"] if ref.ref_pretrained.size else [])
+    passed = set.intersection(*(set(result["blind"].get(space, [])) for space in spaces))
+    assert not passed, result["blind"]
+    # exact copies are flagged in both embeddings; the classifier's embedding can miss noisy ones, the pretrained can't
+    assert all("noise" in member for member in result["blind"].get("distinct_fraction.in_domain", []))
+    assert "distinct_fraction.pretrained" not in result["blind"] or not ref.ref_pretrained.size
+    floor = evaluate.embedding_scores(ref, bundle, ref.floor_audio[:n])["distinct_fraction"]
+    assert not any(d["below_real"] for d in floor.values() if d)
+    assert result["blind"]["fad"] and result["blind"]["kid"]  # what the report marks: these can't tell
 
 
 def test_time_reversed_cries_are_seen_by_the_onset_skew(cry_reference):
@@ -393,3 +425,55 @@ def test_kid_kernel_is_not_nearly_linear_on_unit_vectors():
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
     kxx, kyy, _ = evaluate.kernels(unit, unit)
     assert np.allclose(np.diag(kyy), 8.0)  # (x.x / d + 1)^3 with x.x = d after scaling
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_prdc_intervals_cover_the_expected_value(n):
+    """Gaussian sets of n clips in 8-d against n reference clips. The bootstrap's replicates ran 0.07-0.10 low (a
+    resample holds about 63% distinct clips, so fewer balls) and covered the expected value 55-73% of the time at 8
+    clips; the jackknife, with the shares' Wilson intervals, covers it (benchmarks/intervals.py runs it larger)."""
+    from intervals import prdc_hits
+
+    covered = prdc_hits(n, 8, 150, np.random.default_rng(n)).mean(0)
+    assert (covered >= 0.9).all(), dict(zip(evaluate.PRDC, covered))
+
+
+def test_classifier_scores_cover_the_population_at_eight_clips():
+    """At 8 clips the percentile bootstrap never covered a true histogram KL of 0 and covered IS 47% of the time: each
+    score is biased at a few clips. The jackknife's bias-corrected intervals (IS on the log scale) cover both."""
+    from intervals import classifier_hits
+
+    covered = classifier_hits(8, 150, np.random.default_rng(0)).mean(0)
+    assert (covered >= 0.9).all(), covered
+
+
+def test_the_copy_space_is_clamped_25_db_below_each_peak():
+    """The clamp was MEL_RANGE_DB * ln(10) / 10 on natural-log magnitudes: 50 dB, not the 25 dB it said."""
+    rng = np.random.default_rng(0)
+    clip = np.zeros((1, SAMPLE_RATE), np.float32)
+    clip[0, :4000] = 0.5 * rng.standard_normal(4000)  # a burst, then silence far below any clamp
+    bundle, _ = train_embedding(tones([440.0] * 6, seconds=1.0), None)
+    from cry_diffusion.embedding import bundle_mels
+
+    peak = bundle_mels(bundle, clip).max()  # natural-log magnitudes: 20 dB is ln(10)
+    floor_db = 20 * (peak - evaluate.mel_blocks(clip, bundle).min()) / np.log(10)  # the silent blocks sit on the clamp
+    assert floor_db == pytest.approx(evaluate.MEL_RANGE_DB, abs=1e-3), floor_db
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", ["fooling.py", "intervals.py"])
+def test_the_benchmarks_behind_the_docs_tables_run_whole(script):
+    """benchmarks/fooling.py raised KeyError: 'fad' in its narrow-against-shifted section once the tradeoff read the
+    level-normalised FAD, so the committed script could not make the docs' table. Every section, at its smallest."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(repo / "benchmarks" / script), "--smoke"], capture_output=True, text=True,
+                          env=os.environ | {"OMP_NUM_THREADS": "1"}, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    sections = {"fooling.py": ("## The collapse family at 8 clips", "## Narrow (variance 0.25)", "## DDIM's level"),
+                "intervals.py": ("## PRDC intervals", "## 2AFC", "## The verdict against the full chain")}
+    assert all(heading in done.stdout for heading in sections[script]), done.stdout[-2000:]

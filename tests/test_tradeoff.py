@@ -1,26 +1,28 @@
-"""Time to quality (cry_diffusion.tradeoff): the paired bootstrap tells a same-quality set from a worse one.
+"""Time to quality (cry_diffusion.tradeoff): "no worse" shown within margins, paired draws, and the narrow-set trap.
 
     pytest tests/test_tradeoff.py
 """
 
 import numpy as np
 
-from cry_diffusion.evaluate import EvalParams, frechet, kid, prdc
+from cry_diffusion.evaluate import EvalParams, distances, frechet
 from cry_diffusion.features import FEATURES
-from cry_diffusion.tradeoff import compare
+from cry_diffusion.tradeoff import compare, evaluation_of
 
 P = EvalParams(bootstrap=100)
 
 
-def evaluation(rng, n, shift, wall, ref, ref_feats, sampler, e=None):
+def evaluation(rng, n, shift, wall, ref, ref_feats, sampler, e=None, feats=None):
     """An evaluation dict as cry_diffusion.evaluate.score writes it, for clips whose embeddings sit `shift` away."""
     e = rng.standard_normal((n, ref.shape[1])) + shift if e is None else e
-    feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES}
+    feats = {name: (rng.standard_normal(n) + 10 * shift).tolist() for name in FEATURES} if feats is None else feats
     feats["f0_mean_hz"][0] = None  # an unvoiced clip: undefined pitch must not break the bootstrap
-    fad = {"value": frechet(e, ref), "low": 0.0, "high": 0.0, "plugin": frechet(e, ref)}
-    distances = {"kid": kid(e, ref, EvalParams(bootstrap=0)), "fad": fad} | prdc(e, ref, EvalParams(bootstrap=0))
-    return {"n": n, "embeddings": e.tolist(), "features": feats, "sampler": sampler, "wall_seconds_per_audio_second": wall,
-            "fad": fad, "level_normalised": distances, "wasserstein": {name: 0.0 for name in FEATURES}}
+    return evaluation_of(e, feats, ref, ref_feats, threshold(ref), sampler=sampler, wall_seconds_per_audio_second=wall)
+
+
+def threshold(ref):
+    """A near-duplicate distance no two distinct reference clips come within, as the copy threshold is in the pipeline."""
+    return 0.5 * float(distances(ref, ref)[np.triu_indices(len(ref), 1)].min())
 
 
 def test_fad_difference_is_taken_in_the_space_its_interval_resamples():
@@ -31,32 +33,33 @@ def test_fad_difference_is_taken_in_the_space_its_interval_resamples():
     ref_feats = {name: rng.standard_normal(40).tolist() for name in FEATURES}
     evals = {200: evaluation(rng, 40, 0.0, 10.0, ref, ref_feats, "ancestral"),
              8: evaluation(rng, 40, 0.0, 1.0, ref, ref_feats, "dpmpp2m")}
-    evals[8]["embeddings_level"], evals[200]["embeddings_level"] = evals[8]["embeddings"], evals[200]["embeddings"]
     quiet = np.asarray(evals[8]["embeddings"]) - 3.0  # what its raw embeddings look like before levelling
     evals[8]["embeddings"], evals[8]["fad"] = quiet.tolist(), {"value": frechet(quiet, ref), "plugin": frechet(quiet, ref)}
-    d = compare(evals, ref, ref_feats, P)["rows"][1]["difference"]["fad"]
+    d = compare(evals, ref, ref_feats, P, paired=False)["rows"][1]["difference"]["fad"]
     assert d["low"] <= d["value"] <= d["high"], d
 
 
-def test_same_quality_is_no_worse_and_a_shifted_set_is_worse():
+def test_a_set_of_the_same_quality_is_shown_no_worse_only_with_enough_clips():
+    """The same distribution, clip i of the tested set sharing noise with the baseline's: at 8 clips the intervals can't
+    show non-inferiority ("undecided (too few clips)"), at 128 they mostly can, and a false "worse" is rare."""
+    from intervals import verdicts
+
     rng = np.random.default_rng(0)
-    ref = rng.standard_normal((60, 4))
-    ref_feats = {name: rng.standard_normal(60).tolist() for name in FEATURES}
-    evals = {200: evaluation(rng, 60, 0.0, 10.0, ref, ref_feats, "ancestral"),
-             50: evaluation(rng, 60, 0.0, 2.5, ref, ref_feats, "ddim"),
-             6: evaluation(rng, 60, 1.5, 0.3, ref, ref_feats, "fast")}  # fmt: skip
-    result = compare(evals, ref, ref_feats, P)
-    rows = {r["steps"]: r for r in result["rows"]}
-    assert [r["steps"] for r in result["rows"]] == [200, 50, 6]
-    assert rows[200]["no_worse"] and rows[200]["difference"] is None
-    assert rows[50]["no_worse"], rows[50]["worse_on"]
-    d = rows[50]["difference"]["kid"]
-    assert d["low"] <= 0 <= d["high"]
-    assert not rows[6]["no_worse"] and "kid" in rows[6]["worse_on"] and "f0_mean_hz" in rows[6]["worse_on"]
-    assert rows[6]["difference"]["fad"]["low"] > 0  # FAD's difference is still there, as context
-    assert "fad" not in rows[6]["worse_on"]
-    # the fastest set that is no worse: 50 steps, 4x less time than 200; 6 steps is faster but worse
-    assert result["fastest_no_worse"] == {"steps": 50, "sampler": "ddim", "speedup": 4.0}
+    at_8, at_128 = verdicts(8, 10, rng, dim=8)[0]["same"], verdicts(128, 6, rng, dim=8)[0]["same"]
+    assert at_8.count("undecided (too few clips)") >= 9 and "no worse" not in at_8, at_8
+    assert at_128.count("no worse") + at_128.count("better") >= 3 and "worse" not in at_8 + at_128, at_128
+
+
+def test_a_worse_set_is_not_called_no_worse_and_pairing_narrows_the_intervals():
+    """At 8 clips a set shifted to a true FD of 4 (KID about +0.4 in 32-d) was called no worse than the full chain in 45
+    of 60 runs, since "no worse" meant "not shown worse"; now it must be shown within the margins. And clip i of two
+    step counts shares its seed, starting noise and label: drawn once for both sets (paired, the pipeline's case), the
+    shared part cancels in the difference; drawn apart (paired=False, for other generators) it stays."""
+    from intervals import verdicts
+
+    said, ratio = verdicts(8, 20, np.random.default_rng(3))
+    assert said["shifted"].count("no worse") + said["shifted"].count("better") == 0, said["shifted"]
+    assert ratio[0] < 0.8 and ratio[2] < 0.9 and ratio[1] <= 1.0, ratio  # KID, the f0 W1 narrower; recall no wider
 
 
 def test_a_narrower_set_is_not_called_better_than_an_equally_distant_one():
@@ -76,7 +79,7 @@ def test_a_narrower_set_is_not_called_better_than_an_equally_distant_one():
         shift[:8] = 1.0  # |shift|^2 = 8
         narrow = evaluation(rng, 32, 0.0, 1.0, ref, ref_feats, "ddim", e=0.5 * rng.standard_normal((32, dim)))
         shifted = evaluation(rng, 32, 0.0, 10.0, ref, ref_feats, "ancestral", e=rng.standard_normal((32, dim)) + shift)
-        row = [r for r in compare({7: narrow, 200: shifted}, ref, ref_feats, P)["rows"] if r["steps"] == 7][0]
+        row = [r for r in compare({7: narrow, 200: shifted}, ref, ref_feats, P, paired=False)["rows"] if r["steps"] == 7][0]
         fad_says_better += row["difference"]["fad"]["high"] < 0
         called_better += row["better"]
         recall_worse += "recall" in row["worse_on"] or "coverage" in row["worse_on"]

@@ -139,12 +139,12 @@ def quality_vs_time(result: dict, references: dict[str, dict], stem: str | Path,
     left.set_xscale("log")
     below = _crowded(left, wall, fad)
     for r, x, y, down in zip(rows, wall, fad, below):
-        mark = "worse" if r["worse_on"] else "better" if r.get("better") else "no worse"
+        mark = r.get("verdict") or ("worse" if r["worse_on"] else "better" if r.get("better") else "no worse")
         left.annotate(f"{r['steps']} {r['sampler'] or ''}" + ("" if r["steps"] == result["base_steps"] else f"\n{mark}"),
                       (x, y), textcoords="offset points", xytext=(8, -8) if down else (5, 5), fontsize=7,
                       va="top" if down else "bottom")
         if fastest and r["steps"] == fastest["steps"]:
-            left.plot([x], [y], "o", ms=14, mfc="none", mec="tab:orange", mew=2, label="fastest no worse")
+            left.plot([x], [y], "o", ms=14, mfc="none", mec="tab:orange", mew=2, label="fastest shown no worse")
     for ax in (left, right):
         ax.set_xscale("log")
         ax.xaxis.set_minor_formatter(NullFormatter())  # labelled minor ticks overprint each other within a decade

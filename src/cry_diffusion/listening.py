@@ -27,15 +27,15 @@ import contextlib
 import hashlib
 import json
 import re
+import secrets
 import sqlite3
 import sys
 import threading
 import time
 from dataclasses import dataclass
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import numpy as np
 
@@ -155,8 +155,14 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
 
     real: real clips [N, samples] (held-out segments); real_categories: theirs ('' when none);
     generated: system name ("steps-200") -> (clips [M, samples], intended categories or None);
-    real_usable: samples of each real clip before its zero padding. Deterministic: the same
-    inputs and params give the same files, byte for byte, so a study can be rebuilt.
+    real_usable: samples of each real clip before its zero padding.
+
+    What a rater sees is drawn from `secrets`, never from the seed: stimulus names, rater
+    tokens, and the key (`order_key`) that orders each rater's trials and sides each 2AFC
+    pair. plan.json records all of it, so plan.json is the key; a study built twice shares no
+    name and no token. The seed still picks and crops the real clips and makes the anchors. A
+    rebuild in a folder whose database holds a plan reuses that plan's names, tokens and key,
+    so the same inputs give the same plan, byte for byte, once a study is running.
     """
     folder = Path(folder)
     rng = np.random.default_rng(p.seed)
@@ -179,16 +185,19 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
     for anchor, make in (("noise", noise_like), ("tones", tone_sweeps)):
         clips[anchor] = (make(real_clips, len(real_clips), p.seed), None)
 
+    held = _held_plan(folder)  # a running study's key, kept
+    held_names = {(v["system"], v["clip"]): name for name, v in (held or {}).get("stimuli", {}).items()}
+    held_raters = (held or {}).get("slots", [])
     stimuli_dir = folder / "stimuli"
     stimuli_dir.mkdir(parents=True, exist_ok=True)
-    stimuli, names = {}, {}
+    stimuli = {}
     from .audio import write_wav
 
     for system, (audio, labels) in clips.items():
         for i, clip in enumerate(audio):
-            name = f"{rng.integers(0, 2**63):016x}"[-16:]
-            while name in stimuli:
-                name = f"{rng.integers(0, 2**63):016x}"[-16:]
+            name = held_names.get((system, i))
+            while name is None or name in stimuli:
+                name = secrets.token_hex(8)
             info = {"system": system, "clip": i, "category": (labels[i] if labels else "") or ""}
             if p.loudness_match:
                 clip, measured = match_loudness(clip, p.loudness_lufs)
@@ -196,34 +205,38 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
             write_wav(stimuli_dir / f"{name}.wav", clip)
             info["sha256"] = hashlib.sha256((stimuli_dir / f"{name}.wav").read_bytes()).hexdigest()
             stimuli[name] = info
-            names[system, i] = name
+    for stale in stimuli_dir.glob("*.wav"):  # a former build's names
+        if stale.stem not in stimuli:
+            stale.unlink()
     categories = sorted({c for c in clips["real"][1] if c})
-    kinds = [k for k in p.kinds if k != "category" or len(categories) >= 2]
-    systems = [s for s in generated]
-    raters = {}
-    for r in range(p.raters):
-        rater = f"{rng.integers(0, 2**47):012x}"
-        raters[rater] = _rater_trials(r, kinds, systems, clips, names, categories, p, np.random.default_rng([p.seed, r]))
     plan = {
         "dataset": dataset,
         "params": p.to_dict(),
-        "kinds": kinds,
-        "systems": systems,
+        "kinds": [k for k in p.kinds if k != "category" or len(categories) >= 2],
+        "systems": list(generated),
         "categories": categories,
         "clip_seconds": length / SAMPLE_RATE,
         "real_source": real_source,
         "exclusion": {"failed_checks": p.exclude_failed_checks, "min_completed": p.exclude_min_completed,
                       "mos_noise_max": p.mos_noise_max},  # fmt: skip
+        "order_key": (held or {}).get("order_key") or secrets.randbits(63),
         "stimuli": stimuli,
-        "raters": raters,
     }
+    tokens = held_raters[: p.raters] + [new_token() for _ in range(p.raters - len(held_raters))]
+    plan["slots"] = tokens  # the planned raters' tokens by slot number (JSON keeps plan["raters"] sorted)
+    plan["raters"] = {token: slot_trials(plan, r) for r, token in enumerate(tokens)}
     plan["plan_id"] = plan_id(plan)
     _check_answers_fit(folder, plan)
     write_text(folder / "plan.json", json.dumps(plan, indent=1, sort_keys=True))
-    public = {"plan_id": plan["plan_id"], "raters": {r: [public_trial(t, plan) for t in ts] for r, ts in raters.items()}}
+    public = {"plan_id": plan["plan_id"], "raters": {r: [public_trial(t, plan) for t in ts] for r, ts in plan["raters"].items()}}
     write_text(folder / "trials.js", "window.LISTENING_TRIALS = " + json.dumps(public, sort_keys=True) + ";\n")
     write_text(folder / "index.html", render_page(plan))
     return plan
+
+
+def new_token() -> str:
+    """A rater's token: 64 bits from the operating system's cryptographic source."""
+    return secrets.token_hex(8)
 
 
 def plan_id(plan: dict) -> str:
@@ -231,47 +244,58 @@ def plan_id(plan: dict) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _rater_trials(r: int, kinds, systems, clips, names, categories, p: StudyParams, rng) -> list[dict]:
-    """One rater's trials, kind by kind, each block in the rater's own random order.
+def slot_trials(plan: dict, r: int) -> list[dict]:
+    """Rater slot r's trials, kind by kind, each block in the slot's own order: from the plan alone, for any r, so that
+    slots drawn after the plan (Store.claim) are counterbalanced as the planned ones are.
 
     Balanced: every rater gets the same number of trials of each system; clip i of a system goes to
-    rater r in rotation (r * count + j), so over raters every clip is heard equally often; the real clip
-    of a 2AFC pair sits left in half of each rater's pairs of a system (and over raters when that count is odd).
+    slot r in rotation (r * count + j), so over raters every clip is heard equally often; the real clip
+    of a 2AFC pair sits left in half of each rater's pairs of a system, and over each two slots when that
+    count is odd. Which half, and the order, come from the plan's secret order_key, not the seed.
     """
+    p = StudyParams.from_dict(plan["params"])
+    kinds, systems, categories = plan["kinds"], plan["systems"], plan["categories"]
+    names, truth, count = {}, {}, {}
+    for name, info in plan["stimuli"].items():
+        names[info["system"], info["clip"]] = name
+        truth[info["system"], info["clip"]] = info["category"]
+        count[info["system"]] = count.get(info["system"], 0) + 1
+    key = plan.get("order_key", p.seed)  # a plan from before the secret key: its seed, as it was built
+    order = np.random.default_rng([key, r])
+    flips = np.random.default_rng([key, r // 2, 1]).integers(0, 2, len(systems) + 1)  # shared by two slots
     blocks = []
-    n_real = len(clips["real"][0])
     if "afc" in kinds:
         block, j_all = [], 0
         for s, system in enumerate(systems + ["noise"] * (p.attention_checks > 0)):
-            count = p.attention_checks if system == "noise" else p.afc_per_system
-            for j in range(count):
-                other = (r * count + j) % len(clips[system][0])
-                real = (r * p.afc_per_system * len(systems) + j_all) % n_real
+            n = p.attention_checks if system == "noise" else p.afc_per_system
+            for j in range(n):
+                other = (r * n + j) % count[system]
+                real = (r * p.afc_per_system * len(systems) + j_all) % count["real"]
                 j_all += 1
                 pair = [names["real", real], names[system, other]]
-                if (r + j + s) % 2:
+                if (r + j + flips[s]) % 2:
                     pair.reverse()
                 block.append({"kind": "afc", "stimuli": pair, "system": system, "attention": system == "noise"})
         blocks.append(block)
     if "mos" in kinds:
         block = []
         for system in systems + ["real", "tones", "noise"]:
-            count = {"tones": 1, "noise": p.attention_checks}.get(system, p.mos_per_system)
-            for j in range(count):
-                clip = (r * count + j) % len(clips[system][0])
+            n = {"tones": 1, "noise": p.attention_checks}.get(system, p.mos_per_system)
+            for j in range(n):
+                clip = (r * n + j) % count[system]
                 block.append({"kind": "mos", "stimuli": [names[system, clip]], "system": system, "attention": system == "noise"})
         blocks.append(block)
     if "category" in kinds:
-        pool = [(system, i) for system in ["real"] + systems for i, c in enumerate(clips[system][1] or []) if c in categories]
+        pool = [(system, i) for system in ["real"] + systems for i in range(count[system]) if truth[system, i] in categories]
         block = []
         for j in range(min(p.category_trials, len(pool))):
             system, i = pool[(r * p.category_trials + j) % len(pool)]
             block.append({"kind": "category", "stimuli": [names[system, i]], "system": system, "attention": False,
-                          "truth": clips[system][1][i]})  # fmt: skip
+                          "truth": truth[system, i]})  # fmt: skip
         blocks.append(block)
     trials = []
     for block in blocks:
-        trials.extend(block[i] for i in rng.permutation(len(block)))
+        trials.extend(block[i] for i in order.permutation(len(block)))
     return [{"id": f"t{n:03d}", **t} for n, t in enumerate(trials, 1)]
 
 
@@ -304,6 +328,9 @@ class BadRequest(Exception):
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS raters (rater TEXT PRIMARY KEY, claimed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS slots (slot INTEGER PRIMARY KEY, rater TEXT UNIQUE NOT NULL, claimed_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS fetches (rater TEXT NOT NULL, stimulus TEXT NOT NULL, first_at REAL NOT NULL,
+    count INTEGER NOT NULL, PRIMARY KEY (rater, stimulus));
 CREATE TABLE IF NOT EXISTS answers (
     rater TEXT NOT NULL, trial TEXT NOT NULL, kind TEXT NOT NULL, stimuli TEXT NOT NULL, answer TEXT NOT NULL,
     response_ms INTEGER NOT NULL, plays TEXT NOT NULL, received_at REAL NOT NULL, via TEXT NOT NULL,
@@ -316,6 +343,34 @@ def load_plan(folder: str | Path) -> dict:
     if not path.is_file():
         raise StudyError(f"{folder}: no plan.json: not a listening study (build one with the `listening` rule)")
     return json.loads(path.read_text())
+
+
+def study_plan(folder: str | Path) -> dict:
+    """plan.json with the rater slots the server drew after it (Store.claim) among its raters: what the analysis reads.
+
+    A drawn slot's trials follow from plan.json and the slot's number (slot_trials), so plan.json
+    stays the key; the database only says which token holds which number.
+    """
+    plan = load_plan(folder)
+    path = Path(folder) / DATABASE
+    if not path.exists():
+        return plan
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)) as db:
+        held = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'slots'").fetchone()
+        drawn = db.execute("SELECT slot, rater FROM slots ORDER BY slot").fetchall() if held else []
+    return plan | {"raters": plan["raters"] | {rater: slot_trials(plan, slot) for slot, rater in drawn}}
+
+
+def _held_plan(folder: Path) -> dict | None:
+    """The plan a study's database was opened with (its meta table), or None."""
+    path = folder / DATABASE
+    if not path.exists():
+        return None
+    with _connect(path) as db:
+        if not _has_tables(db):
+            return None
+        held = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    return json.loads(held["plan"]) if "plan" in held else None
 
 
 def _check_answers_fit(folder: Path, plan: dict) -> None:
@@ -357,6 +412,7 @@ class Store:
         self.plan = load_plan(folder)
         self.path = self.folder / DATABASE
         self.trials = {r: {t["id"]: t for t in ts} for r, ts in self.plan["raters"].items()}
+        self.planned = self.plan.get("slots") or list(self.plan["raters"])  # a plan from before slots were drawn: any order
         self._lock = threading.Lock()  # one writer at a time inside this process; SQLite orders processes
         if not create and not self.path.exists():
             return
@@ -372,6 +428,9 @@ class Store:
         if held and held["plan_id"] != self.plan["plan_id"]:
             raise StudyError(f"{self.path} belongs to plan {held['plan_id']}, and {self.folder / 'plan.json'} is plan "
                              f"{self.plan['plan_id']}: move the database away to start a new study")  # fmt: skip
+        with _connect(self.path) as db:
+            for slot, rater in db.execute("SELECT slot, rater FROM slots"):
+                self.trials[rater] = {t["id"]: t for t in slot_trials(self.plan, slot)}
 
     def _db(self):
         return _connect(self.path)
@@ -382,17 +441,45 @@ class Store:
         return self.trials[rater]
 
     def claim(self) -> str:
-        """The first rater slot no one has started; 409 when every slot is taken."""
+        """A rater slot for an anonymous visitor: the first planned one no one has started, else a new one.
+
+        New slots are numbered on from the planned ones and get their trials as a planned slot of
+        that number would (slot_trials), so any number of claims never locks the study, and
+        counterbalancing goes on. Their tokens are drawn here and kept in the database.
+        """
         with self._lock, self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             taken = {r for (r,) in db.execute("SELECT rater FROM raters")} | {r for (r,) in db.execute("SELECT DISTINCT rater FROM answers")}
-            free = [r for r in self.plan["raters"] if r not in taken]
+            free = [r for r in self.planned if r not in taken]
             if free:
-                db.execute("INSERT INTO raters VALUES (?, ?)", (free[0], time.time()))
+                rater = free[0]
+                db.execute("INSERT INTO raters VALUES (?, ?)", (rater, time.time()))
+            else:
+                slot = len(self.planned) + db.execute("SELECT COUNT(*) FROM slots").fetchone()[0]
+                rater = new_token()
+                db.execute("INSERT INTO slots VALUES (?, ?, ?)", (slot, rater, time.time()))
+                db.execute("INSERT INTO raters VALUES (?, ?)", (rater, time.time()))
+                self.trials[rater] = {t["id"]: t for t in slot_trials(self.plan, slot)}
             db.execute("COMMIT")
-        if not free:
-            raise BadRequest(409, f"all {len(self.plan['raters'])} rater slots are taken (listening.raters)")
-        return free[0]
+        return rater
+
+    def fetched(self, rater: str, stimulus: str) -> None:
+        """The server sent `stimulus` to `rater` (a request carrying their token): when first, and how often."""
+        if rater not in self.trials:
+            return
+        with self._lock, self._db() as db:
+            db.execute("INSERT INTO fetches VALUES (?, ?, ?, 1) ON CONFLICT (rater, stimulus) DO UPDATE SET count = count + 1",
+                       (rater, stimulus, time.time()))  # fmt: skip
+
+    def _heard(self, db, rater: str, trial: dict) -> None:
+        """Refuse (422) an answer from the server unless it sent the rater every clip of the trial, the first of them
+        at least as long ago as the clips last one after the other: the least time in which they can be heard to the end."""
+        sent = dict(db.execute(f"SELECT stimulus, first_at FROM fetches WHERE rater = ? AND stimulus IN "
+                               f"({', '.join('?' * len(trial['stimuli']))})", (rater, *trial["stimuli"])).fetchall())  # fmt: skip
+        if set(sent) != set(trial["stimuli"]):
+            raise BadRequest(422, f"trial {trial['id']}: the server has not sent this rater every clip of the trial")
+        if time.time() - min(sent.values()) < self.plan["clip_seconds"] * len(trial["stimuli"]):
+            raise BadRequest(422, f"trial {trial['id']}: answered sooner than its clips take to play")
 
     def progress(self, rater: str) -> dict:
         """Where a rater stands: the next trial not yet answered (None when done), and how many are answered."""
@@ -435,7 +522,11 @@ class Store:
         return self.add_many([payload], via)[0]
 
     def add_many(self, payloads: list, via: str) -> list[bool]:
-        """Store answers all together or none (a rater's downloaded file is taken whole or not at all)."""
+        """Store answers all together or none (a rater's downloaded file is taken whole or not at all).
+
+        Through the server (via "server"), a new answer also needs the server to have sent the rater
+        the trial's clips long enough ago (_heard); a file's answers were played from the file.
+        """
         rows = [self.check(p) for p in payloads]
         stored = []
         with self._lock, self._db() as db:
@@ -446,6 +537,8 @@ class Store:
                     if held and held[0] != row[4]:
                         raise BadRequest(409, f"trial {row[1]} of rater {row[0]} is answered already ({held[0]!r}); "
                                               "the first answer stands")  # fmt: skip
+                    if not held and via == "server":
+                        self._heard(db, row[0], self.trials[row[0]][row[1]])
                     if not held:
                         db.execute("INSERT INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (*row, time.time(), via))
                     stored.append(not held)
@@ -533,6 +626,9 @@ class Handler(BaseHTTPRequestHandler):
                 name = unquote(path[len("/stimuli/"):])
                 if not STIMULUS.fullmatch(name) or name[:-4] not in self.store.plan["stimuli"]:
                     return self._error(404, "no such stimulus")
+                rater = parse_qs(urlsplit(self.path).query).get("rater", [None])[0]
+                if rater and self.command == "GET":  # what the server sent whom: an answer needs its clips sent first
+                    self.store.fetched(rater, name[:-4])
                 return self._send(200, (self.store.folder / "stimuli" / name).read_bytes(), "audio/wav", "private, max-age=3600")
             match = re.fullmatch(r"/api/raters/([^/]+)", path)
             if match:

@@ -5,13 +5,17 @@
     listening_analysis.figure(result, "results.png")
 
 Per system (each step count, the real clips, the anchors):
-- 2AFC: how often the generated clip was picked as the real baby, a Wilson interval and a two-sided binomial
-  test against 50% (chance: people can't tell);
+- 2AFC: how often the generated clip was picked as the real baby, with an interval and a two-sided test
+  against 50% (chance: people can't tell) from the two-way bootstrap: trials share raters and clips, and
+  a binomial test that treats them as independent rejected a true 50% in 17-35% of simulated studies;
 - MOS: the mean rating with a two-way bootstrap interval (raters and clips resampled together, both
   sources of variation in it);
-- Krippendorff's alpha per trial kind, the raters the plan's exclusion rule left out and why, the category
-  confusion matrix, and Spearman's rho between each automatic metric's ranking of the step counts and
-  the listeners', with a bootstrap interval from the same resampling.
+- the attention checks' rows (the noise) over every rater, before the exclusion rule, which drops the
+  raters who failed them;
+- Krippendorff's alpha per trial kind and generated system, over the generated clips only (pooled with
+  real clips and anchors, it measured how far apart the anchors are), the raters the plan's exclusion
+  rule left out and why, the category confusion matrix, and Spearman's rho between each automatic
+  metric's ranking of the step counts and the listeners', with a bootstrap interval from the same resampling.
 Nothing here makes up answers: with none, the result says so, and how to collect them.
 """
 
@@ -41,26 +45,6 @@ LABELS = {"real": "real (hidden reference)", "noise": "Gaussian noise (anchor)",
 
 def label(system: str) -> str:
     return LABELS.get(system) or f"generated, {generator.label(system)}"
-
-
-def wilson(k: int, n: int, confidence: float) -> tuple[float, float]:
-    """Wilson score interval of a proportion k/n."""
-    from scipy.stats import norm
-
-    if n == 0:
-        return float("nan"), float("nan")
-    z = norm.ppf(0.5 + confidence / 2)
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
-
-
-def binomial_p(k: int, n: int) -> float | None:
-    """Two-sided exact binomial test of k successes in n against 50%."""
-    from scipy.stats import binomtest
-
-    return float(binomtest(k, n, 0.5).pvalue) if n else None
 
 
 def krippendorff_alpha(units: dict, metric: str = "nominal") -> float | None:
@@ -124,6 +108,17 @@ def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float | 
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(values, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def bootstrap_p(values: np.ndarray, null: float) -> float | None:
+    """Two-sided p of `null` against bootstrap replicates: twice the smaller share on either side of it (with
+    the observed set counted as one replicate), so it falls below 1 - confidence exactly when `null` is outside
+    the percentile interval."""
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return None
+    side = min((values <= null).sum(), (values >= null).sum())
+    return float(min(1.0, 2 * (side + 1) / (values.size + 1)))
 
 
 def _spearman(a, b) -> float | None:
@@ -197,7 +192,8 @@ def analyse(plan: dict, answers: list[dict], metrics: dict[str, dict[str, float]
     """Everything the report says of a study. metrics: system -> {metric name: value} (metric_values)."""
     rng = np.random.default_rng(p.seed)
     base = {"dataset": plan["dataset"], "plan_id": plan["plan_id"], "answers": len(answers),
-            "raters_planned": len(plan["raters"]), "kinds": plan["kinds"], "exclusion": plan["exclusion"],
+            "raters_planned": plan["params"]["raters"], "raters_drawn": len(plan["raters"]) - plan["params"]["raters"],
+            "kinds": plan["kinds"], "exclusion": plan["exclusion"],
             "confidence": p.confidence, "bootstrap": p.bootstrap, "clip_seconds": plan["clip_seconds"],
             "loudness_matched": plan["params"]["loudness_match"], "how_to_collect": how_to_collect(folder)}  # fmt: skip
     if not answers:
@@ -216,56 +212,63 @@ def analyse(plan: dict, answers: list[dict], metrics: dict[str, dict[str, float]
     }  # fmt: skip
     generated = plan["systems"]
 
-    afc_rows = []  # (rater, system, generated clip, picked it as real)
-    for a in kept:
-        if a["kind"] == "afc":
-            t = trials[a["rater"]][a["trial"]]
-            other = next(s for s in t["stimuli"] if stimuli[s]["system"] != "real")
-            afc_rows.append((a["rater"], t["system"], other, float(a["answer"] == other)))
-    mos_rows = [(a["rater"], stimuli[a["stimuli"][0]]["system"], a["stimuli"][0], float(a["answer"])) for a in kept
-                if a["kind"] == "mos"]  # fmt: skip
+    afc_rows, mos_rows = _rows(kept, trials, stimuli)
+    # the attention checks' rows over every rater: over the kept ones, who all passed them, they were 0% by construction
+    every_afc, every_mos = _rows(answers, trials, stimuli)
+    afc_rows = [r for r in afc_rows if r[1] != "noise"] + [r for r in every_afc if r[1] == "noise"]
+    mos_rows = [r for r in mos_rows if r[1] != "noise"] + [r for r in every_mos if r[1] == "noise"]
+    result["afc"] = _system_rows(afc_rows, [s for s in generated + ["noise"] if any(r[1] == s for r in afc_rows)], p, rng,
+                                 null=0.5) if afc_rows else None  # fmt: skip
+    result["mos"] = _system_rows(mos_rows, [s for s in generated + ["real", "tones", "noise"] if any(r[1] == s for r in mos_rows)],
+                                 p, rng) if mos_rows else None  # fmt: skip
 
-    afc_systems = [s for s in generated + ["noise"] if any(r[1] == s for r in afc_rows)]
-    result["afc"] = None
-    if afc_rows:
-        result["afc"] = [_afc_row(s, [r[3] for r in afc_rows if r[1] == s], p) for s in afc_systems]
-    mos_systems = [s for s in generated + ["real", "tones", "noise"] if any(r[1] == s for r in mos_rows)]
-    result["mos"] = None
-    if mos_rows:
-        boots = two_way_means(mos_rows, mos_systems, p, rng)
-        result["mos"] = []
-        for i, s in enumerate(mos_systems):
-            values = [r[3] for r in mos_rows if r[1] == s]
-            low, high = percentile_interval(boots[:, i], p.confidence)
-            result["mos"].append({"system": s, "label": label(s), "n": len(values), "mean": float(np.mean(values)),
-                                  "low": low, "high": high,
-                                  "raters": len({r[0] for r in mos_rows if r[1] == s}),
-                                  "clips": len({r[2] for r in mos_rows if r[1] == s})})  # fmt: skip
-
-    def units(rows, kind):
+    def units(kind: str, system: str) -> dict:
+        """Clip -> the answers it got, over the generated clips of one system (no attention check, no anchor)."""
         out: dict = {}
-        for a in rows:
-            if a["kind"] == kind and not trials[a["rater"]][a["trial"]]["attention"]:
-                if kind == "afc":
-                    t = trials[a["rater"]][a["trial"]]
-                    other = next(s for s in t["stimuli"] if stimuli[s]["system"] != "real")
-                    out.setdefault(other, []).append(a["answer"] == other)
-                else:
-                    out.setdefault(a["stimuli"][0], []).append(float(a["answer"]) if kind == "mos" else a["answer"])
+        for a in kept:
+            t = trials[a["rater"]][a["trial"]]
+            if a["kind"] == kind and t["system"] == system:
+                clip = next(s for s in t["stimuli"] if stimuli[s]["system"] != "real")
+                value = (a["answer"] == clip) if kind == "afc" else float(a["answer"]) if kind == "mos" else a["answer"]
+                out.setdefault(clip, []).append(value)
         return out
 
-    result["alpha"] = {kind: krippendorff_alpha(units(kept, kind), "interval" if kind == "mos" else "nominal")
+    result["alpha"] = {kind: {s: krippendorff_alpha(units(kind, s), "interval" if kind == "mos" else "nominal") for s in generated}
                        for kind in plan["kinds"]}  # fmt: skip
     result["category"] = _confusion(plan, kept, trials) if "category" in plan["kinds"] else None
     result["agreement"] = _agreement(generated, afc_rows, mos_rows, metrics or {}, p, rng)
     return result
 
 
-def _afc_row(system: str, picks: list[float], p: AnalysisParams) -> dict:
-    k, n = int(sum(picks)), len(picks)
-    low, high = wilson(k, n, p.confidence)
-    return {"system": system, "label": label(system), "n": n, "picked_as_real": k, "rate": k / n, "low": low,
-            "high": high, "p_value": binomial_p(k, n), "attention": system == "noise"}  # fmt: skip
+def _rows(answers: list[dict], trials: dict, stimuli: dict) -> tuple[list, list]:
+    """The 2AFC and MOS answers as (rater, system, clip, value) rows: the generated clip and whether it was picked as
+    real; the rated clip and its rating."""
+    afc, mos = [], []
+    for a in answers:
+        t = trials[a["rater"]][a["trial"]]
+        if a["kind"] == "afc":
+            other = next(s for s in t["stimuli"] if stimuli[s]["system"] != "real")
+            afc.append((a["rater"], t["system"], other, float(a["answer"] == other)))
+        elif a["kind"] == "mos":
+            mos.append((a["rater"], stimuli[a["stimuli"][0]]["system"], a["stimuli"][0], float(a["answer"])))
+    return afc, mos
+
+
+def _system_rows(rows: list[tuple], systems: list[str], p: AnalysisParams, rng, null: float | None = None) -> list[dict]:
+    """Per system: the mean of its rows' values with the two-way bootstrap's interval (and, given `null`, its p
+    against it); the noise rows are over every rater, before exclusion."""
+    boots = two_way_means(rows, systems, p, rng)
+    out = []
+    for i, system in enumerate(systems):
+        values = [r[3] for r in rows if r[1] == system]
+        low, high = percentile_interval(boots[:, i], p.confidence)
+        out.append({"system": system, "label": label(system), "n": len(values), "mean": float(np.mean(values)),
+                    "low": low, "high": high, "raters": len({r[0] for r in rows if r[1] == system}),
+                    "clips": len({r[2] for r in rows if r[1] == system}), "attention": system == "noise",
+                    "before_exclusion": system == "noise"}
+                   | ({} if null is None else {"picked_as_real": int(sum(values)), "rate": float(np.mean(values)),
+                                               "p_value": bootstrap_p(boots[:, i], null)}))  # fmt: skip
+    return out
 
 
 def _confusion(plan: dict, kept: list[dict], trials: dict) -> dict | None:

@@ -222,24 +222,36 @@ def fad_text(d: dict | None, spec: str = ".3g") -> str:
     return text + " \u2020" if d and d.get("value") is not None and not d.get("reliable", True) else text
 
 
-# The distance columns of the metrics table: (header, how to read its dict from one evaluation, is it a FAD)
+# The distance columns of the metrics table: (header, where its dict sits in one evaluation, is it a FAD)
 DISTANCES = (
-    ("FAD", lambda e: e["fad"], True),
-    ("KID", lambda e: e.get("kid"), False),
-    ("FAD, level-normalised", lambda e: (e.get("level_normalised") or {}).get("fad"), True),
-    ("KID, level-normalised", lambda e: (e.get("level_normalised") or {}).get("kid"), False),
-    ("FAD, pretrained", lambda e: (e.get("pretrained") or {}).get("fad"), True),
-    ("KID, pretrained", lambda e: (e.get("pretrained") or {}).get("kid"), False),
-    ("FAD, pretrained, level-normalised", lambda e: ((e.get("pretrained") or {}).get("level_normalised") or {}).get("fad"), True),
-    ("KID, pretrained, level-normalised", lambda e: ((e.get("pretrained") or {}).get("level_normalised") or {}).get("kid"), False),
+    ("FAD", "fad", True),
+    ("KID", "kid", False),
+    ("FAD, level-normalised", "level_normalised.fad", True),
+    ("KID, level-normalised", "level_normalised.kid", False),
+    ("FAD, pretrained", "pretrained.fad", True),
+    ("KID, pretrained", "pretrained.kid", False),
+    ("FAD, pretrained, level-normalised", "pretrained.level_normalised.fad", True),
+    ("KID, pretrained, level-normalised", "pretrained.level_normalised.kid", False),
 )
-# Fidelity and diversity, in each embedding (evaluate.prdc): (header, where its four measures live)
-PRDC_SPACES = (("in-domain", lambda e: e), ("pretrained", lambda e: e.get("pretrained")))
+# Fidelity and diversity, in each embedding (evaluate.prdc): (header, where its four measures sit), then the
+# distinct fraction in each (evaluate.distinct_fraction)
+PRDC_SPACES = (("in-domain", ""), ("pretrained", "pretrained."))
+DISTINCT_SPACES = (("in-domain", "distinct_fraction.in_domain"), ("pretrained", "distinct_fraction.pretrained"))
+COLLAPSE_MARK = "\u2021"  # a measure that can't tell the real floor from a collapse at this n (evaluate.collapse_blind_spots)
+
+
+def distinct_text(d: dict | None) -> str:
+    """A distinct fraction as 'value [low, high]; real low-high', and whether it falls below real sets' range."""
+    if not d or d.get("value") is None:
+        return "n/a"
+    real = d.get("real") or {}
+    text = f"{_with_interval(d, '.2f')}; real {_fmt(real.get('low'), '.2f')}-{_fmt(real.get('high'), '.2f')}"
+    return text + " (below real)" if d.get("below_real") else text
 
 
 def evaluation_row(label: str, e: dict, kind: str) -> dict:
     """One line of the metrics tables; `kind` (real, generated, baseline) colours it."""
-    from .evaluate import CLASS_SCORES, PRDC
+    from .evaluate import CLASS_SCORES, PRDC, at_path
 
     nn, mel_nn = e["nearest_train"], e.get("nearest_train_mel")
     classifier = e.get("classifier")
@@ -248,8 +260,10 @@ def evaluation_row(label: str, e: dict, kind: str) -> dict:
         "kind": kind,
         "n": e["n"],
         "n_ref": e.get("n_ref"),
-        "distances": [fad_text(get(e)) if is_fad else _with_interval(get(e)) for _, get, is_fad in DISTANCES],
-        "prdc": [_with_interval((get(e) or {}).get(name), ".2f") for _, get in PRDC_SPACES for name in PRDC],
+        "distances": [fad_text(at_path(e, path)) if is_fad else _with_interval(at_path(e, path)) for _, path, is_fad in DISTANCES],
+        "prdc": [_with_interval(at_path(e, prefix + name), ".2f") for _, prefix in PRDC_SPACES for name in PRDC],
+        "distinct": [distinct_text(at_path(e, path)) for _, path in DISTINCT_SPACES],
+        "collapsed": any((at_path(e, path) or {}).get("below_real") for _, path in DISTINCT_SPACES),
         "classifier": None if not classifier else [_with_interval(classifier[k]) for k in CLASS_SCORES],
         "ndb": f"{e['ndb']['ndb']}/{e['ndb']['bins']}",
         "pairwise": f"{_fmt(e['pairwise'])} / {_fmt(e['pairwise_real'])}",
@@ -262,19 +276,31 @@ def evaluation_row(label: str, e: dict, kind: str) -> dict:
     }
 
 
-def _metric_tables(sets: list[tuple[str, dict, str]]) -> dict:
-    """The metrics tables' rows and headers, leaving out the columns no set has (the pretrained ones, without its wheel)."""
-    from .evaluate import CLASS_SCORES, PRDC
+def _metric_tables(sets: list[tuple[str, dict, str]], collapse: dict | None = None) -> dict:
+    """The metrics tables' rows and headers, leaving out the columns no set has (the pretrained ones, without its wheel).
 
-    keep = [i for i, (_, get, _) in enumerate(DISTANCES) if any(get(e) for _, e, _ in sets)]
-    spaces = [i for i, (_, get) in enumerate(PRDC_SPACES) if any(get(e) and "recall" in get(e) for _, e, _ in sets)]
+    collapse: the real floor's collapse_blind_spots; the headers of measures it lets a collapse through are marked.
+    """
+    from .evaluate import CLASS_SCORES, PRDC, at_path
+
+    blind = (collapse or {}).get("blind", {})
+
+    def header(text: str, path: str) -> str:
+        return f"{text} {COLLAPSE_MARK}" if blind.get(path) else text
+
+    keep = [i for i, (_, path, _) in enumerate(DISTANCES) if any(at_path(e, path) for _, e, _ in sets)]
+    spaces = [i for i, (_, prefix) in enumerate(PRDC_SPACES) if any(at_path(e, prefix + "recall") for _, e, _ in sets)]
+    distinct = [i for i, (_, path) in enumerate(DISTINCT_SPACES) if any(at_path(e, path) for _, e, _ in sets)]
     rows = [evaluation_row(*s) for s in sets]
     for r in rows:
         r["distances"] = [r["distances"][i] for i in keep]
-        r["prdc"] = [r["prdc"][i * len(PRDC) + j] for i in spaces for j in range(len(PRDC))]
-    return {"rows": rows, "distance_headers": [DISTANCES[i][0] for i in keep],
-            "prdc_headers": [f"{name}, {PRDC_SPACES[i][0]}" for i in spaces for name in PRDC],
-            "class_headers": list(CLASS_SCORES.values()) if any(r["classifier"] for r in rows) else []}
+        r["prdc"] = [r["prdc"][i * len(PRDC) + j] for i in spaces for j in range(len(PRDC))] + [r["distinct"][i] for i in distinct]
+    return {"rows": rows, "distance_headers": [header(f"{DISTANCES[i][0]} [95% CI]", DISTANCES[i][1]) for i in keep],
+            "prdc_headers": [header(f"{name}, {PRDC_SPACES[i][0]}", PRDC_SPACES[i][1] + name) for i in spaces for name in PRDC]
+            + [header(f"distinct fraction, {DISTINCT_SPACES[i][0]}", DISTINCT_SPACES[i][1]) for i in distinct],
+            "class_headers": list(CLASS_SCORES.values()) if any(r["classifier"] for r in rows) else [],
+            "collapse": collapse and {"n": collapse["n"], "members": len(collapse["members"]),
+                                      "blind": {path: len(labels) for path, labels in blind.items()}}}  # fmt: skip
 
 
 def tradeoff_section(result: dict) -> dict:
@@ -287,17 +313,24 @@ def tradeoff_section(result: dict) -> dict:
         text = _with_interval(r["difference"][name], "+.3g")
         return text + " \u2020" if name == "fad" and not r["fad"].get("reliable", True) else text
 
+    def margin(name):
+        m = result.get("margins", {}).get(name)
+        return f"{LABELS[name]} {_fmt(m, '.3g')}"
+
     rows = [{"steps": r["steps"], "sampler": r["sampler"] or "", "n": r["n"],
              "wall": _fmt(r["wall_seconds_per_audio_second"], ".3f"), "speedup": _fmt(r["speedup"], ".1f"),
              "kid": _with_interval(r.get("kid")), "kid_diff": diff(r, "kid"),
              "recall": _with_interval(r.get("recall"), ".2f"), "recall_diff": diff(r, "recall"),
              "coverage": _with_interval(r.get("coverage"), ".2f"), "coverage_diff": diff(r, "coverage"),
+             "distinct_diff": diff(r, "distinct_fraction"),
              "fad": fad_text(r["fad"]), "fad_diff": diff(r, "fad"),
              "worse_on": ", ".join(LABELS[k] for k in r["worse_on"]) or "nothing",
              "better_on": ", ".join(LABELS[k] for k in r.get("better_on", [])) or "nothing",
-             "no_worse": r["no_worse"], "better": r.get("better", False)} for r in result["rows"]]  # fmt: skip
+             "undecided_on": ", ".join(LABELS[k] for k in r.get("undecided_on", [])) or "nothing",
+             "verdict": r.get("verdict", "no worse" if r["no_worse"] else "worse")} for r in result["rows"]]  # fmt: skip
     return {"rows": rows, "fastest": result["fastest_no_worse"], "base_steps": result["base_steps"],
-            "base_sampler": result["base_sampler"], "confidence": result["confidence"]}
+            "base_sampler": result["base_sampler"], "confidence": result["confidence"], "paired": result.get("paired", True),
+            "margins": ", ".join(margin(name) for name in result.get("margins", {}))}
 
 
 # The features whose clip medians the progress table checks against the real clips' range (issue: "the model cries")
@@ -319,7 +352,7 @@ def progress_section(result: dict, figure: str | Path) -> dict:
 
     return {
         "figure": png_uri(figure), "steps": result["steps"], "n": result["n"], "percentiles": f"{low}th-{high}th",
-        "spread_factor": result.get("spread_factor"),
+        "band_pass": result.get("band_pass"),
         "features": [{"label": FEATURES[f], "range": "n/a" if ranges[f] is None else
                       f"{ranges[f][0]:.3g}-{ranges[f][1]:.3g}"} for f in PROGRESS_FEATURES],
         "rows": [{"step": r["step"], "minutes": _fmt(r["minutes"], ".3g"), "trained_on": r["trained_on"],
@@ -327,6 +360,8 @@ def progress_section(result: dict, figure: str | Path) -> dict:
                   "kid": _with_interval((r.get("level_normalised") or r).get("kid")),
                   "recall": _with_interval((r.get("level_normalised") or r).get("recall"), ".2f"),
                   "coverage": _with_interval((r.get("level_normalised") or r).get("coverage"), ".2f"),
+                  "distinct": [distinct_text((r.get("distinct_fraction") or {}).get(space))
+                               for space in ("in_domain", "pretrained")],
                   "medians": [median(r, f) for f in PROGRESS_FEATURES]}
                  for r in result["rows"]],
     }  # fmt: skip
@@ -349,7 +384,8 @@ def evaluation_section(evals: dict[str, dict], references: dict[str, dict], embe
         **_metric_tables([(names["real"], references["real"], "real")]
                          + [(f"generated, {label(system)}", evals[system], "generated") for system in evals]
                          + [(label(name), c, "copy") for name, c in (copies or {}).items()]
-                         + [(names[r], references[r], "baseline") for r in ("tones", "noise")]),
+                         + [(names[r], references[r], "baseline") for r in ("tones", "noise")],
+                         references["real"].get("collapse")),
     }
 
 
@@ -382,6 +418,7 @@ def side_by_side(routes: list[str], steps: list[int], evals: dict[str, dict], re
 
 def listening_section(result: dict, figure: str | Path) -> dict:
     """What listeners said (cry_diffusion.listening_analysis.analyse), formatted; `answers` 0: how to collect them."""
+    from .listening_analysis import label
     def pct(x):
         return _fmt(None if x is None else 100 * x, ".0f") + "%"
 
@@ -395,10 +432,13 @@ def listening_section(result: dict, figure: str | Path) -> dict:
         "excluded": result["excluded"], "exclusion": result["exclusion"], "kinds": result["kinds"],
         "confidence": result["confidence"], "clip_seconds": result["clip_seconds"], "loudness_matched": result["loudness_matched"],
         "afc": [{"label": r["label"], "n": r["n"], "k": r["picked_as_real"], "rate": f"{pct(r['rate'])} [{pct(r['low'])}, {pct(r['high'])}]",
-                 "p": _fmt(r["p_value"], ".2g"), "attention": r["attention"]} for r in result["afc"] or []],
+                 "p": _fmt(r["p_value"], ".2g"), "attention": r["attention"], "raters_n": r["raters"], "clips": r["clips"]}
+                for r in result["afc"] or []],
         "mos": [{"label": r["label"], "mean": f"{r['mean']:.2f} [{_fmt(r['low'], '.2f')}, {_fmt(r['high'], '.2f')}]",
                  "n": r["n"], "raters": r["raters"], "clips": r["clips"], "system": r["system"]} for r in result["mos"] or []],
-        "alpha": [{"kind": k, "alpha": _fmt(v, ".2f")} for k, v in result["alpha"].items()],
+        "alpha": [{"kind": kind, "system": label(system), "alpha": _fmt(v, ".2f")}
+                  for kind, by_system in result["alpha"].items() for system, v in by_system.items()],
+        "drawn": result.get("raters_drawn", 0),
         "category": category and {"categories": category["categories"],
                                   "sides": [{"side": side, **category[side]} for side in ("real", "generated") if side in category]},
         "agreement": [{**a, "rho": rho(a)} for a in result["agreement"]],

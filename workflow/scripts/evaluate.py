@@ -23,8 +23,11 @@ else:  # baselines as long and as loud as the real floor's clips
     audio = {"noise": evaluate.noise_like, "tones": evaluate.tone_sweeps}[subject](ref.floor_audio, p.n, ref.params.seed)
 scores = evaluate.score(ref, bundle, audio, labels)
 scores |= {"subject": subject, "embedding": bundle["kind"]}
-# each acoustic feature held to the real held-out clips' range: where a set sits, not only how far it is
-scores["band_checks"] = progress.band_checks(scores["features"], progress.real_ranges(ref), len(audio), ref.params)
+# each acoustic feature held to where real sets of this n fall: where a set sits, not only how far it is
+scores["band_checks"] = progress.band_checks(scores["features"], progress.real_ranges(ref), len(audio), ref.params,
+                                             real=ref.ref_features)
+if subject == "real":  # which measures can't tell this floor from a collapse of its own clips, at this n
+    scores["collapse"] = evaluate.collapse_blind_spots(ref, bundle, audio)
 if info is not None:
     scores |= {"wall_seconds_per_audio_second": info["wall_seconds_per_audio_second"], "sampler": info["sampler"]}
 log.info("on %s: FAD %s, KID %s, NDB %s", scores["device"], scores["fad"], scores["kid"], scores["ndb"])

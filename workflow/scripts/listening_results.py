@@ -11,7 +11,7 @@ inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 folder = Path(inp.plan).parent
 metrics = {system: listening_analysis.metric_values(json.loads(open(path).read()))
            for system, path in zip(p.systems, inp.evaluations)}  # fmt: skip
-result = listening_analysis.analyse(listening.load_plan(folder), listening.read_answers(folder), metrics,
+result = listening_analysis.analyse(listening.study_plan(folder), listening.read_answers(folder), metrics,
                                     listening_analysis.AnalysisParams.from_dict(p.analysis), str(folder))  # fmt: skip
 listening_analysis.write(result, out.json)
 listening_analysis.figure(result, out.png)
