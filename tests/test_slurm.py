@@ -27,7 +27,17 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(bool(cluster.missing()), reas
 # jobs of a few seconds; a site has no reason to set them.
 README = ["results/report.html", "--workflow-profile", "profiles/slurm"]
 QUICK = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
-CONFIG = {**TINY, "datasets": {"embedded": TINY["datasets"]["embedded"]}}  # one dataset is enough here
+# One dataset, one step count and the trained vocoder only: every rule that asks for a GPU (both routes' training and
+# sampling, the vocoder's training and vocoding) goes through the scheduler once, in the fewest jobs (each costs a
+# submission and a Python start on the node); the listening study and the snapshots have no cluster side of their own.
+CONFIG = TINY | {
+    "datasets": {"embedded": TINY["datasets"]["embedded"]},
+    "vocoder": TINY["vocoder"] | {"kinds": ["diffwave"]},
+    "sampling": TINY["sampling"] | {"steps": [6]},
+    "train": TINY["train"] | {"snapshot_every": 0},
+    "mel_prior": TINY["mel_prior"] | {"train": TINY["mel_prior"]["train"] | {"snapshot_every": 0}},
+    "listening": {"enabled": False},
+}
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/")
 
 
@@ -73,7 +83,7 @@ def test_every_job_went_through_the_scheduler(run):
         assert partition == ("gpu" if "gres/gpu=1" in tres else "cpu"), (rule, sacct[slurm_id])
     # exactly the rules that declare gpu=1 (as the log prints each job's resources)
     declared = set(re.findall(r"^rule (\w+):\n(?:    .*\n)*?    resources: .*\bgpu=1\b", log, re.M))
-    assert with_gpu == declared and {"train", "sample"} <= declared
+    assert with_gpu == declared and {"train", "sample", "train_prior", "sample_prior", "train_vocoder", "vocode_trained"} <= declared
 
 
 def test_the_report_is_made(run):

@@ -123,7 +123,7 @@ def test_long_stages_show_progress_on_the_console(run):
     assert "train messy: training 10 of 30 steps (33%)" in console
     assert re.search(r"^sample embedded 200: sampling 200 of 200 denoising steps \(100%\), .*done in", console, re.M)
     assert "embedding embedded: training the embedding 60 of 60 epochs (100%)" in console
-    assert re.search(r"^progress embedded: sampling and scoring snapshots 2 of 2 snapshots \(100%\)", console, re.M)
+    assert re.search(r"^progress embedded waveform: sampling and scoring snapshots 2 of 2 snapshots \(100%\)", console, re.M)
     assert "of 30 steps" not in (run / "results" / "logs" / "embedded" / "train.log").read_text()
 
 
