@@ -1,4 +1,4 @@
-"""How the embedded synthetic cries measure against a real phone-app cry corpus (issue 26).
+"""How the embedded synthetic cries measure against a real phone-app cry corpus.
 
 Synthesises the clips `write_corpus` would write (N per category, durations drawn from
 `seconds`, as config.yaml's `embedded_corpus`), at 16 kHz, and prints the pYIN statistics of

@@ -13,8 +13,9 @@ scored as the `evaluate` rule scores a generated one:
 - copies: training clips at -12 to +6 dB, and with noise at 30 dB SNR.
 
 And on Gaussian sets with known answers: FAD's bias at small n (plug-in, bootstrap
-correction, FID-infinity), the narrow-versus-shifted verdict, and DDIM's level loss per
-step spacing with the best possible denoiser.
+correction, FID-infinity), the narrow-versus-shifted verdict, DDIM's level loss per
+step spacing with the best possible denoiser, and DPM-Solver++(2M)'s and DiffWave's
+fast chains' with the same denoiser.
 
     python benchmarks/fooling.py              # about 10 minutes on 2 CPU cores
     python benchmarks/fooling.py --quick      # fewer clips and trials, about 4 minutes
@@ -183,16 +184,27 @@ def gaussian_cases(trials: int) -> None:
             return (1 - abar).sqrt() * x / (abar * self.s**2 + 1 - abar)
 
     P = DiffusionParams()
+
+    def level(s, sampler, steps, spacing="logsnr"):
+        out = sample(Best(s, P), P, 64, 2000, sampler=sampler, steps=steps, device="cpu",
+                     generator=torch.Generator().manual_seed(0), ddim_spacing=spacing)
+        return f"{20 * math.log10(float(out.std()) / s):+.1f}"
+
     print("\n## DDIM's level with the best possible denoiser (dB against the true level; 64 clips of 2,000 samples)\n")
     print("| component std | steps | linear | quadratic | log-SNR (default) |\n|---|---|---|---|---|")
     for s in (0.05, 0.3):
         for steps in (7, 12, 25):
-            cells = []
-            for spacing in ("linear", "quadratic", "logsnr"):
-                out = sample(Best(s, P), P, 64, 2000, sampler="ddim", steps=steps, device="cpu",
-                             generator=torch.Generator().manual_seed(0), ddim_spacing=spacing)
-                cells.append(f"{20 * math.log10(float(out.std()) / s):+.1f}")
-            print(f"| {s} | {steps} | " + " | ".join(cells) + " |")
+            print(f"| {s} | {steps} | " + " | ".join(level(s, "ddim", steps, sp) for sp in ("linear", "quadratic", "logsnr")) + " |")
+
+    print("\n## The same denoiser, log-SNR spacing: DDIM against DPM-Solver++(2M), and DiffWave's fast chains\n")
+    print("| component std | steps | DDIM | DPM-Solver++(2M) | fast chain |\n|---|---|---|---|---|")
+    fast = {len(P.fast_betas): ("fast", "DiffWave's 6 betas"), len(P.fast_betas) + 1: ("fast_to_end", "closed 7-beta schedule")}
+    for s in (0.05, 0.3):
+        for steps in (6, 7, 8, 12):
+            chain = ""
+            if steps in fast:
+                chain = level(s, fast[steps][0], None) + (f" ({fast[steps][1]})" if s == 0.05 else "")
+            print(f"| {s} | {steps} | {level(s, 'ddim', steps)} | {level(s, 'dpmpp2m', steps)} | {chain} |")
 
 
 GAINS = (-12, -6, -3.5, 0, 3, 6)  # dB: the planted copies' levels

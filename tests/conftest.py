@@ -75,7 +75,7 @@ def bad_corpus(tmp_path) -> Path:
 
 
 def make_bad_corpus(root: Path) -> Path:
-    """A folder that mixes good files with every kind of bad one the issue names."""
+    """A folder that mixes good files with every kind of bad one a real corpus holds."""
     write(root / "pain" / "good_44k.wav", tone(440, 2.3, 44100), 44100)
     write(root / "pain" / "good_stereo_22k.wav", tone(500, 1.6, 22050, channels=2), 22050)
     write(root / "hunger" / "good.flac", tone(600, 1.2, 16000), 16000)

@@ -1,6 +1,6 @@
 """Class-conditional DiffWave: sampling with classifier-free guidance gives each class its own voice.
 
-Acceptance point of the DiffWave issue: "class-conditional sampling with guidance produces samples
+What the model must do: "class-conditional sampling with guidance produces samples
 whose category a simple classifier (or a feature such as mean f0) separates, on the embedded corpus".
 A small conditional model learns two synthetic cry categories that differ clearly in pitch, deaf
 (flat f0 near 350 Hz) and pain (near 600 Hz, with hyperphonation), and a threshold on mean f0 fit

@@ -290,7 +290,7 @@ def test_a_collapsed_set_is_seen_by_the_distinct_fraction(cry_reference):
     """Two held-out clips, each repeated six times: FAD and KID sit near the floor's; recall's value falls to 0, and
     the distinct fraction, a within-set measure, falls below real sets' range in both embeddings.
 
-    The issue's review: 4 clips repeated 10 times scored FAD 0 and KID below the floor's. With 6 copies (k + 1) a
+    A review found 4 clips repeated 10 times scoring FAD 0 and KID below the floor's. With 6 copies (k + 1) a
     copy left out moves the k-NN ball from radius 0 to the other clip, so recall's jackknife interval is wide.
     """
     bundle, _, ref = cry_reference

@@ -158,7 +158,7 @@ def test_categories_separable(features):
 
 
 def test_corpus_statistics_match_phone_app():
-    """The embedded corpus measures like real phone-app cries (synth.PHONE_APP_STATS; issue 26), in bands.
+    """The embedded corpus measures like real phone-app cries (synth.PHONE_APP_STATS), in bands.
 
     The clips `write_corpus` writes (4 per category, 2-4 s) at 16 kHz, measured by pYIN as the benchmark
     does (benchmarks/corpus_stats.py): the old, over-voiced and flat synthesiser measured voiced 0.79,

@@ -77,7 +77,7 @@ def test_learns_tones(tmp_path):
 
 def test_the_recipe_options_learn_tones_and_sample_with_dpm_solver(tmp_path):
     """v-prediction, Min-SNR-5 weighting, warm-up and cosine decay together still learn the tones, and the
-    model samples by every chain, DPM-Solver++(2M) included (issue 26's levers)."""
+    model samples by every chain, DPM-Solver++(2M) included (the training levers of docs/performance.md)."""
     out = train_tones(tmp_path, conditional=False, diffusion_params=DiffusionParams(prediction="v"),
                       min_snr_gamma=5.0, warmup_steps=20, lr_schedule="cosine")
     assert load_model(out)[1]["diffusion_params"]["prediction"] == "v"

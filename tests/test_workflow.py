@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -83,7 +84,8 @@ def run(tmp_path_factory):
     [newest] = (workdir / "results" / "messy" / "checkpoints").glob("*/step-0000020.pt")
     newest.write_bytes(newest.read_bytes()[:2000])
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    snakemake(workdir, "--cores", "2", "results/report.html")
+    console = snakemake(workdir, "--cores", "2", "results/report.html").stdout
+    (workdir / "console.txt").write_text(console)  # what the user saw, for test_long_stages_show_progress_on_the_console
     return workdir
 
 
@@ -105,6 +107,24 @@ def test_outputs_exist_and_agree(run):
     manifest = pd.read_csv(run / "results" / "embedded" / "manifest.csv")
     assert (manifest.loc[manifest.relpath.str.endswith(".wav"), "status"] == "ok").all()
     assert set(manifest.sample_rate.dropna()) == {44100, 22050}
+
+
+def test_long_stages_show_progress_on_the_console(run):
+    """Training, sampling and the evaluation's loops print steps done of the total, the rate and the time left on
+    Snakemake's console, in whole lines (a log file or SLURM's output keeps them readable); the logs stay as they were."""
+    console = (run / "console.txt").read_text()
+    assert "\r" not in console
+    train = [line for line in console.splitlines() if line.startswith("train embedded: training ")]
+    assert train[0] == "train embedded: training 0 of 30 steps (0%)"
+    assert re.fullmatch(r"train embedded: training 5 of 30 steps \(17%\), [\d.]+ (steps/s|s/step), 0:\d\d:\d\d left, "
+                        r"loss [\d.]+", train[1]), train
+    assert train[-1].startswith("train embedded: training 30 of 30 steps (100%), ") and ", done in 0:" in train[-1]
+    # the run cut short at step 20 resumed from its checkpoint of step 10: the count starts there
+    assert "train messy: training 10 of 30 steps (33%)" in console
+    assert re.search(r"^sample embedded 200: sampling 200 of 200 denoising steps \(100%\), .*done in", console, re.M)
+    assert "embedding embedded: training the embedding 60 of 60 epochs (100%)" in console
+    assert re.search(r"^progress embedded: sampling and scoring snapshots 2 of 2 snapshots \(100%\)", console, re.M)
+    assert "of 30 steps" not in (run / "results" / "logs" / "embedded" / "train.log").read_text()
 
 
 def test_bad_files_are_listed_and_the_rest_processed(run):
@@ -265,22 +285,24 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
 
-@pytest.mark.parametrize("edit, expected", [
+@pytest.mark.parametrize("module, edit, expected", [
     # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
-    (("    voicing: float = 0.45", "    voicing: float = 0.5"),
+    ("features", ("    voicing: float = 0.45", "    voicing: float = 0.5"),
      {"reference", "evaluate", "tradeoff", "figures", "progress", "listening", "listening_results", "report",
       "copy_synthesis"}),
     # a comment, and a docstring: nothing that runs changes, so nothing reruns
-    (("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
-    (('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
+    ("features", ("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
+    ("features", ('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
+    # how progress lines read: what a job prints, not what it makes
+    ("console", ('INTERVAL = 30.0', 'INTERVAL = 10.0'), set()),
 ])  # fmt: skip
-def test_a_library_edit_reruns_the_rules_that_import_it(run, tmp_path, edit, expected):
+def test_a_library_edit_reruns_the_rules_that_import_it(run, tmp_path, module, edit, expected):
     """Code hashes follow the imports: no hand-kept list can miss a module a script reaches."""
     copy = copy_repo(tmp_path / "checkout")
-    features = copy / "src" / "cry_diffusion" / "features.py"
-    text = features.read_text()
+    source = copy / "src" / "cry_diffusion" / f"{module}.py"
+    text = source.read_text()
     assert edit[0] in text
-    features.write_text(text.replace(edit[0], edit[1], 1))
+    source.write_text(text.replace(edit[0], edit[1], 1))
     assert planned_rules(run, snakefile=copy / "Snakefile") == expected
 
 
@@ -367,8 +389,10 @@ def test_train_gpus_2_runs_torchrun_and_equals_the_librarys_own(run, tmp_path):
                         "gpus": 2}}  # fmt: skip
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     train_only = ["--cores", "2", "--allowed-rules", "train", "--resources", "gpu=2", "--", "results/embedded/model.pt"]
-    snakemake(work, *train_only)
+    console = snakemake(work, *train_only).stdout
     ours = work / "results" / "embedded"
+    # the workers' progress reaches the console, the first rank's only
+    assert console.count("train embedded: training 0 of 20 steps (0%)") == 1 and "training 20 of 20 steps (100%)" in console
 
     rows = side(read_table(ours / "segments.csv"), "train")
     np.save(tmp_path / "segments.npy", np.load(ours / "segments.npy")[rows["index"].to_numpy()])

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from . import console
 from .params import Params
 from .runtime import Replay
 
@@ -367,12 +368,13 @@ def sample(model, params: DiffusionParams, n: int, length: int | tuple[int, ...]
                                   capture=device.type == "cuda")
         return lambda x, t: replays[key](x, t, *extra)
 
+    ticker = console.Ticker("sampling", -(-n // batch_size) * fixed.get(sampler, steps), unit="denoising step")
     out = []
     with torch.inference_mode():
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
             x = _randn((b, *shape), generator, device)
-            call = denoiser(x, None if labels is None else labels[i:i + b])
+            call = ticker.counting(denoiser(x, None if labels is None else labels[i:i + b]))
             if sampler == "ancestral":
                 model_steps = torch.arange(params.steps, dtype=torch.float32, device=device)
                 x = _ddpm_chain(call, x, betas(params), model_steps, generator)

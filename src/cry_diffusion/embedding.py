@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import console
 from .mel import MelParams, log_mel
 from .params import Params
 from .runtime import resolve_device
@@ -88,12 +89,14 @@ def train_embedding(audio: np.ndarray | None, labels: list[str] | None, params: 
     opt = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
     order = torch.Generator().manual_seed(params.seed)
     model.train()
-    for _ in range(params.epochs):
+    ticker = console.Ticker("training the embedding", params.epochs, unit="epoch")
+    for epoch in range(params.epochs):
         for idx in torch.randperm(len(x), generator=order).split(params.batch_size):
             loss = nn.functional.cross_entropy(model(x[idx].to(device)), y[idx].to(device))
             opt.zero_grad()
             loss.backward()
             opt.step()
+        ticker(epoch + 1)
     model.eval()
     bundle = base | {"kind": "category classifier", "classes": classes,
                      "model": {k: v.cpu() for k, v in model.state_dict().items()}}

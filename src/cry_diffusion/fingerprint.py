@@ -9,10 +9,10 @@ Two files are the same audio when their durations agree and the mean absolute di
 their fingerprints, at the best of five alignments (codecs add a few ms of delay), is at most
 THRESHOLD_DB.
 
-Measured (docs/datasets.md): re-encodes of one 3-s synthetic cry (FLAC, 22.05/16/8 kHz
-resamples, stereo, Ogg Vorbis, MP3) sat at 0-0.43 dB from the original; the 19,900 pairs of
-200 distinct synthetic cries at 4.1 dB and above (1st percentile 5.4): no false match. Its
-blind spot: steady pure tones a few percent apart (440 and 460 Hz: 0.58 dB) look alike.
+Measured by benchmarks/fingerprint.py (docs/datasets.md): re-encodes of one 3-s synthetic cry
+(FLAC, 22.05/16/8 kHz resamples, stereo, Ogg Vorbis, MP3) sat at 0-0.43 dB from the original;
+the 19,900 pairs of 200 distinct synthetic cries at 4.7 dB and above (1st percentile 6.5): no
+false match. Its blind spot: steady pure tones a few percent apart (440 and 460 Hz: 0.58 dB) look alike.
 
     from cry_diffusion.fingerprint import fingerprint, same_audio
     same_audio(fingerprint(mono_a, 44100), fingerprint(mono_b, 16000))
@@ -20,13 +20,16 @@ blind spot: steady pure tones a few percent apart (440 and 460 Hz: 0.58 dB) look
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
+import scipy.fft
 
 BANDS_HZ = tuple(np.geomspace(150, 4000, 25))  # edges of 24 bands, a quarter-octave or less each
 FRAME_SECONDS = 0.05
 SECONDS = 30.0  # only the first 30 s are fingerprinted: with the duration check, enough to tell recordings apart
 FLOOR_DB = -60.0
-THRESHOLD_DB = 1.0  # 2.3x the farthest re-encode measured, a quarter of the closest distinct pair
+THRESHOLD_DB = 1.0  # 2.3x the farthest re-encode measured, a fifth of the closest distinct pair
 SHIFTS = 2  # frames of misalignment tried either way (100 ms)
 
 
@@ -37,11 +40,21 @@ def fingerprint(mono: np.ndarray, sample_rate: int) -> np.ndarray:
     frames = len(mono) // n
     if frames == 0:
         return np.zeros((0, len(BANDS_HZ) - 1), np.float32)
-    spectrum = np.abs(np.fft.rfft(mono[: frames * n].reshape(frames, n) * np.hanning(n), axis=1)) ** 2
-    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
-    bands = np.stack([spectrum[:, (freqs >= lo) & (freqs < hi)].sum(1) for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])], 1)
-    db = 10 * np.log10(bands + 1e-12)
+    window, band_sums = _frame_plan(n, sample_rate)
+    # in float32, and the bands summed by one matrix product: ingest fingerprints every file, and float64 FFTs
+    # and per-band masks cost more than its decoding did; the dB values move by less than 1e-4
+    spectrum = scipy.fft.rfft(mono[: frames * n].reshape(frames, n) * window, axis=1)
+    bands = (spectrum.real**2 + spectrum.imag**2) @ band_sums
+    db = 10 * np.log10(bands.astype(np.float64) + 1e-12)
     return np.maximum(db - db.max(), FLOOR_DB).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def _frame_plan(n: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The Hann window of a frame of n samples, and the [n // 2 + 1, 24] matrix that sums its FFT bins into bands."""
+    freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+    bands = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in zip(BANDS_HZ[:-1], BANDS_HZ[1:])], 1)
+    return np.hanning(n).astype(np.float32), bands.astype(np.float32)
 
 
 def distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -80,7 +93,8 @@ def duplicates(items: list[tuple[str, float, np.ndarray]]) -> dict[str, str]:
     whose summaries (band means over 8 stretches, at the best of the same alignments) are
     close: at one alignment the mean gap between such means is at most the mean absolute
     difference. So thousands of clips of one duration are not millions of full comparisons
-    (5,000 fingerprints of one duration: 9 s on 2 cores, where comparing every pair in full took 6 minutes).
+    (5,000 fingerprints of one duration: 19 s on one busy core in benchmarks/fingerprint.py, where comparing
+    every pair in full once took 6 minutes).
     """
     if not items:
         return {}

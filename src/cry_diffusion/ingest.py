@@ -142,8 +142,10 @@ def recording_of(path: Path, root: Path, source: Source) -> str:
 
 
 def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
+        if hasattr(hashlib, "file_digest"):  # Python 3.11 on: one reused buffer, no copy per chunk
+            return hashlib.file_digest(f, "sha256").hexdigest()
+        digest = hashlib.sha256()
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -163,13 +165,15 @@ def inspect(path: Path, params: IngestParams) -> dict:
         row |= {k: getattr(info, k) for k in ("backend", "container", "codec", "sample_rate", "channels")}
         frames, peak, nonfinite, clipped, head = 0, 0.0, 0, 0, []
         for block in audio.blocks(path, info):
-            if frames < fingerprint.SECONDS * info.sample_rate:
-                head.append(np.nan_to_num(block.mean(axis=1)))
+            in_head = frames < fingerprint.SECONDS * info.sample_rate
             frames += len(block)
             if not block.size:
                 continue
             lo, hi = float(block.min()), float(block.max())
-            if np.isfinite(lo) and np.isfinite(hi):  # the usual block: two passes instead of six
+            finite = np.isfinite(lo) and np.isfinite(hi)
+            if in_head:
+                head.append(audio.downmix(block) if finite else np.nan_to_num(audio.downmix(block)))
+            if finite:  # the usual block: two passes instead of six
                 peak = max(peak, -lo, hi)
                 if max(-lo, hi) >= 0.999:  # only a block that reaches full scale can hold clipped samples
                     clipped += int((np.abs(block) >= 0.999).sum())

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from . import checkpoint, diffusion
+from . import checkpoint, console, diffusion
 from .atomic import atomic_path
 from .diffusion import DiffusionParams
 from .params import Params
@@ -281,6 +281,7 @@ def _fit(build, draw, model_params, diffusion_params, tp, out_path, checkpoint_d
     old_handler = signal.signal(signal.SIGTERM, lambda *_: terminated.set()) if in_main else None
     window, t0 = [], time.perf_counter()
     t_window, step_window = t0, step
+    ticker = console.Ticker("training", tp.steps, done=step, quiet=rank > 0)
     try:
         while step < tp.steps:
             x0, cond, crop_real = draw(data_gen)
@@ -334,6 +335,7 @@ def _fit(build, draw, model_params, diffusion_params, tp, out_path, checkpoint_d
                 with open(loss_csv, "a", newline="") as f:
                     csv.writer(f).writerow(history[-1])
                 log.info("step %d  loss %.4f  %.2f steps/s", step, mean, rate)
+                ticker(step, loss=mean)
             window, t_window, step_window = [], now, step
             if at_snapshot and rank == 0:  # before the checkpoint: a crash between the two redoes it
                 checkpoint.write(checkpoint_dir / "snapshots", model_file(), keep=None)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import console
 from .evaluate import EvalParams, Reference, interval, jackknife_interval, score
 from .features import FEATURES, finite, wasserstein, wasserstein_weighted
 from .generator import generate
@@ -170,6 +171,7 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
     """
     ranges = real_ranges(ref)
     rows = []
+    ticker = console.Ticker("sampling and scoring snapshots", len(snapshots), unit="snapshot")
     for path in sorted(snapshots, key=lambda s: Path(s).name):
         audio, info = generate(route, path, n, seconds, steps, seed, labels, vocoder=vocoder, **sampling)
         scores = score(ref, bundle, audio, info["label_names"])
@@ -196,5 +198,6 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
                                   for space, d in scores["distinct_fraction"].items()},
         })  # fmt: skip
         log.info("step %d (%.1f min): FAD %.3g", rows[-1]["step"], rows[-1]["minutes"], scores["fad"]["value"])
+        ticker(len(rows))
     return {"route": route, "steps": steps, "n": n, "seconds": seconds, "real_range": ranges,
             "percentiles": list(REAL_RANGE), "band_pass": BAND_PASS, "rows": rows}

@@ -333,7 +333,7 @@ def tradeoff_section(result: dict) -> dict:
             "margins": ", ".join(margin(name) for name in result.get("margins", {}))}
 
 
-# The features whose clip medians the progress table checks against the real clips' range (issue: "the model cries")
+# The features whose clip medians the progress table checks against the real clips' range (the target: a model that cries)
 PROGRESS_FEATURES = ("f0_mean_hz", "voiced_fraction", "f0_range_hz")
 
 

@@ -211,13 +211,13 @@ def segment_manifest(manifest: pd.DataFrame, params: SegmentParams, out_npy: str
         header = _npy_header((0, params.samples))
         sink.write(header)
         for (src, spans), done in zip(jobs, _cut_all(jobs, params, sink, tmp, workers)):
+            # read from the manifest's row once per file, not per segment: a pandas lookup costs as much as a cut
+            same = {"path": src["path"], "sha256": src["sha256"], "band_limited": bool(src["band_limited"]),
+                    "recording": src.get("recording") or src["sha256"]}  # fmt: skip
             for i, first, padded in done.segments:
                 span = spans[i]
-                rows.append({
-                    "index": len(rows), "path": src["path"], "sha256": src["sha256"], "category": span.category,
-                    "start_s": first / SAMPLE_RATE, "padded_samples": padded, "band_limited": bool(src["band_limited"]),
-                    "recording": src.get("recording") or src["sha256"], "region_start_s": span.start_s, "region_end_s": span.end_s,
-                })  # fmt: skip
+                rows.append(same | {"index": len(rows), "category": span.category, "start_s": first / SAMPLE_RATE,
+                                    "padded_samples": padded, "region_start_s": span.start_s, "region_end_s": span.end_s})
             for i, span in enumerate(spans):
                 mine = [p for k, _, p in done.segments if k == i]
                 per_span.append({

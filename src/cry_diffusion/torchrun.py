@@ -10,7 +10,7 @@ over NCCL, CPU ones over gloo, on this machine only (`--standalone`: a free port
 two pipelines side by side don't meet). N = 1 calls the function here, in this process.
 
 The workers write to this process's stderr, which a workflow script has pointed at its rule's
-log. SIGTERM (Snakemake stopping the job, SLURM's time limit) is passed on to torchrun, which
+log, and to its stdout (progress lines, cry_diffusion.console), which Snakemake shows. SIGTERM (Snakemake stopping the job, SLURM's time limit) is passed on to torchrun, which
 passes it to the workers: training checkpoints and exits with 143.
 """
 
@@ -51,9 +51,10 @@ def call(nproc: int, fn, /, **kwargs):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(nproc),
            "-m", "cry_diffusion.torchrun", spec.name]
     try:
+        sys.stdout.flush()
         sys.stderr.flush()
         err = sys.stderr if _has_fd(sys.stderr) else None
-        proc = subprocess.Popen(cmd, env=env, stdout=err, stderr=err)
+        proc = subprocess.Popen(cmd, env=env, stderr=err)
         old = signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM)) \
             if _in_main_thread() else None
         try:

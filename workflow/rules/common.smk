@@ -231,6 +231,10 @@ wildcard_constraints:
     vocoder="|".join(VOCODERS) or "none",
 
 
+# Modules that change what a job prints, never what it makes: editing them reruns nothing.
+NOT_HASHED = {"console"}
+
+
 @functools.cache
 def _module(path):
     """One file's direct imports of cry_diffusion modules (those inside functions too), and its code without
@@ -248,6 +252,7 @@ def _module(path):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
             node.body = body[1:] or [ast.Pass()]
+    names -= NOT_HASHED
     imports = [source for source in (_LIBRARY / f"{name}.py" for name in sorted(names)) if source.is_file()]
     return imports, ast.dump(tree)
 

@@ -11,7 +11,8 @@ EXPECTED = (ValueError, OSError, FloatingPointError, EOFError)
 
 
 def start(snakemake):
-    """Route stderr to the rule's log and make this workflow's own `cry_diffusion` the one imported.
+    """Route stderr to the rule's log, make this workflow's own `cry_diffusion` the one imported, and let long
+    loops print their progress (cry_diffusion.console) to stdout, which Snakemake shows on its console.
 
     Its src/ goes first on the path: a different installed copy (a non-editable install, a
     second checkout sharing a venv) would run stale code that the rules' code hashes don't
@@ -23,6 +24,9 @@ def start(snakemake):
     sys.stderr = log
     logging.basicConfig(stream=log, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", force=True)
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "src"))
+    from cry_diffusion import console
+
+    console.show(" ".join([snakemake.rule, *map(str, snakemake.wildcards)]))
     dataset = getattr(snakemake.wildcards, "dataset", None)
 
     def last_line(kind, error, tb):
