@@ -231,8 +231,8 @@ def test_mel_change_reruns_mel_and_after_only(run):
         # and the mel route, which learns from the mels (and the utility stage's generators): not the waveform model
         assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "progress",
                                       "listening_results", "report", "train_prior", "sample_prior", "train_vocoder",
-                                      "vocode", "copy_synthesis", "loss_figure", "listening", "utility_pool", "withheld",
-                                      "utility"}  # fmt: skip
+                                      "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained",
+                                      "loss_figure", "listening", "utility_pool", "withheld", "utility"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -244,14 +244,14 @@ UTILITY = {"utility_pool", "withheld", "utility"}  # its generator is the mel pr
 @pytest.mark.parametrize("edit, expected", [
     # the trained vocoder's settings: it retrains, and only its own sets and ceiling are made again
     ({"vocoder": {"diffwave": {"train": {"learning_rate": 1e-3}}}},
-     {"train_vocoder", "loss_figure", "vocode", "copy_synthesis"} | MEL_ROUTE_AFTER_SAMPLING),
+     {"train_vocoder", "loss_figure", "vocode_trained", "copy_synthesis_trained"} | MEL_ROUTE_AFTER_SAMPLING),
     # how the vocoder samples: no retraining of anything
-    ({"vocoder": {"diffwave": {"steps": 5}}}, {"vocode", "copy_synthesis"} | MEL_ROUTE_AFTER_SAMPLING),
+    ({"vocoder": {"diffwave": {"steps": 5}}}, {"vocode_trained", "copy_synthesis_trained"} | MEL_ROUTE_AFTER_SAMPLING),
     # Griffin-Lim's iterations: its sets and ceiling only, and the utility stage's clips, which it makes
     ({"vocoder": {"griffin_lim": {"iterations": 8}}}, {"vocode", "copy_synthesis"} | MEL_ROUTE_AFTER_SAMPLING | UTILITY),
     # the prior's training: the prior retrains and is sampled and vocoded again; the vocoder is not retrained
     ({"mel_prior": {"train": {"learning_rate": 1e-3}}},
-     {"train_prior", "loss_figure", "sample_prior", "vocode"} | MEL_ROUTE_AFTER_SAMPLING | UTILITY),
+     {"train_prior", "loss_figure", "sample_prior", "vocode", "vocode_trained"} | MEL_ROUTE_AFTER_SAMPLING | UTILITY),
     # the utility grid: the classifier's stage alone; the share of the generated clips: their pool too
     ({"utility": {"fractions": [0.5, 1.0]}}, {"utility", "report"}),
     ({"utility": {"ratios": [3.0]}}, {"utility_pool", "utility", "report"}),
@@ -295,7 +295,7 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
     # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
     ("features", ("    voicing: float = 0.45", "    voicing: float = 0.5"),
      {"reference", "evaluate", "tradeoff", "figures", "progress", "listening", "listening_results", "report",
-      "copy_synthesis", "utility"}),
+      "copy_synthesis", "copy_synthesis_trained", "utility"}),
     # a comment, and a docstring: nothing that runs changes, so nothing reruns
     ("features", ("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
     ("features", ('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
@@ -322,7 +322,7 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
                                       "reference", "evaluate", "tradeoff", "figures", "progress", "listening",
                                       "listening_results", "report", "train_prior", "sample_prior", "train_vocoder",
-                                      "vocode", "copy_synthesis"} | UTILITY  # fmt: skip
+                                      "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained"} | UTILITY  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -333,7 +333,8 @@ def test_a_new_step_count_samples_only_that(run):
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
         # the study listens to 200 steps only (TINY's listening.steps): it stays as it is
-        assert planned_rules(run) == {"sample", "sample_prior", "vocode", "evaluate", "tradeoff", "figures", "report"}
+        assert planned_rules(run) == {"sample", "sample_prior", "vocode", "vocode_trained", "evaluate", "tradeoff", "figures",
+                                      "report"}  # fmt: skip
         out = snakemake(run, "-n", "results/report.html").stdout
         for system in ("waveform-steps-12", "mel-griffin_lim-steps-12", "mel-diffwave-steps-12"):
             assert f"output: results/embedded/samples/{system}/samples.npy" in out
@@ -359,7 +360,8 @@ def test_training_change_retrains_and_resamples_only(run):
 
 TORCH_STAGES_AND_AFTER = {"train", "loss_figure", "sample", "embedding", "reference", "evaluate", "tradeoff", "figures",
                           "progress", "listening", "listening_results", "report", "train_prior", "sample_prior",
-                          "train_vocoder", "vocode", "copy_synthesis", "utility_pool", "withheld", "utility"}  # fmt: skip
+                          "train_vocoder", "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained",
+                          "utility_pool", "withheld", "utility"}  # fmt: skip
 
 
 @pytest.mark.parametrize("edit, expected", [

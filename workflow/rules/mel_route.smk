@@ -100,6 +100,8 @@ rule vocode:
         npy="results/{dataset}/samples/mel-{vocoder}-steps-{steps}/samples.npy",
         info="results/{dataset}/samples/mel-{vocoder}-steps-{steps}/info.json",
         wav=directory("results/{dataset}/samples/mel-{vocoder}-steps-{steps}/wav"),
+    wildcard_constraints:
+        vocoder="griffin_lim",  # no network: the CPU's
     params:
         vocoder=lambda w: vocoder_settings(w.vocoder),
         seconds=clip_seconds,
@@ -107,8 +109,6 @@ rule vocode:
         device=DEVICE,
         code=code_hash("vocode.py"),
     threads: 8
-    resources:
-        gpu=lambda w: int(w.vocoder == "diffwave"),
     log:
         "results/logs/{dataset}/vocode-{vocoder}-{steps}.log",
     benchmark:
@@ -117,6 +117,13 @@ rule vocode:
         "../../envs/torch.yaml"
     script:
         "../scripts/vocode.py"
+
+
+use rule vocode as vocode_trained with:
+    wildcard_constraints:
+        vocoder="diffwave",  # a network: on the GPU
+    resources:
+        gpu=1,
 
 
 rule copy_synthesis:
@@ -128,6 +135,8 @@ rule copy_synthesis:
         npy="results/{dataset}/samples/copy-synthesis-{vocoder}/samples.npy",
         info="results/{dataset}/samples/copy-synthesis-{vocoder}/info.json",
         wav=directory("results/{dataset}/samples/copy-synthesis-{vocoder}/wav"),
+    wildcard_constraints:
+        vocoder="griffin_lim",
     params:
         vocoder=lambda w: vocoder_settings(w.vocoder),
         mel=config["mel"],
@@ -135,8 +144,6 @@ rule copy_synthesis:
         device=DEVICE,
         code=code_hash("copy_synthesis.py"),
     threads: 8
-    resources:
-        gpu=lambda w: int(w.vocoder == "diffwave"),
     log:
         "results/logs/{dataset}/copy_synthesis-{vocoder}.log",
     benchmark:
@@ -145,3 +152,10 @@ rule copy_synthesis:
         "../../envs/torch.yaml"
     script:
         "../scripts/copy_synthesis.py"
+
+
+use rule copy_synthesis as copy_synthesis_trained with:
+    wildcard_constraints:
+        vocoder="diffwave",
+    resources:
+        gpu=1,
