@@ -17,6 +17,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/mel_route.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/listening.smk"
+include: "workflow/rules/utility.smk"
 include: "workflow/rules/report.smk"
 
 

@@ -16,6 +16,7 @@ from cry_diffusion.mel_prior import PriorParams
 from cry_diffusion.model import ModelParams
 from cry_diffusion.params import Params
 from cry_diffusion.segment import SegmentParams
+from cry_diffusion.utility import UtilityParams
 from cry_diffusion.vocoder import GriffinLimParams, VocoderDiffusionParams, VocoderParams
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
@@ -38,6 +39,7 @@ SECTIONS = {
     ("vocoder", "diffwave", "model"): (VocoderParams, {}),
     ("vocoder", "diffwave", "diffusion"): (VocoderDiffusionParams, {}),
     ("vocoder", "diffwave", "train"): (TrainParams, {}),
+    ("utility",): (UtilityParams, {}),
 }
 
 

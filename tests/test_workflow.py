@@ -156,7 +156,8 @@ def test_report_opens_with_images_and_playable_audio(run):
     # Per dataset: 3 data figures; 4 loss curves (the waveform model, the prior in each mel route, the vocoder);
     # 3 real mels and 3 routes x 3 step counts x 2 generated ones; per route 3 evaluation figures and the
     # quality-against-training-time figure. Audio: 3 + 3 real clips, the 18 generated, 2 nearest-neighbour pairs a route.
-    assert len(seen["images"]) == 2 * (3 + 4 + 3 + 18 + 3 * 4) and all(i["ok"] for i in seen["images"])
+    # and the utility stage's figure: UAR against the share of the training recordings
+    assert len(seen["images"]) == 2 * (3 + 4 + 3 + 18 + 3 * 4 + 1) and all(i["ok"] for i in seen["images"])
     assert len(seen["audio"]) == 2 * (3 + 3 + 18 + 3 * 2 * 2) and all(a["ok"] for a in seen["audio"])
     assert "real vs real (floor)" in text and "Gaussian noise (baseline)" in text
     assert text.count("A short run, not a trained model.") == 2 * 3  # each route's, each dataset's
@@ -227,16 +228,17 @@ def test_mel_change_reruns_mel_and_after_only(run):
     config["mel"] = {"hop_ms": 12.5}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     try:
-        # and the mel route, which learns from the mels: not the waveform model
+        # and the mel route, which learns from the mels (and the utility stage's generators): not the waveform model
         assert planned_rules(run) == {"mel", "embedding", "reference", "evaluate", "tradeoff", "figures", "progress",
                                       "listening_results", "report", "train_prior", "sample_prior", "train_vocoder",
                                       "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained",
-                                      "loss_figure", "listening"}  # fmt: skip
+                                      "loss_figure", "listening", "utility_pool", "withheld", "utility"}  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
 
 MEL_ROUTE_AFTER_SAMPLING = {"evaluate", "tradeoff", "figures", "progress", "listening", "listening_results", "report"}
+UTILITY = {"utility_pool", "withheld", "utility"}  # its generator is the mel prior with Griffin-Lim (utility.route)
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -245,11 +247,14 @@ MEL_ROUTE_AFTER_SAMPLING = {"evaluate", "tradeoff", "figures", "progress", "list
      {"train_vocoder", "loss_figure", "vocode_trained", "copy_synthesis_trained"} | MEL_ROUTE_AFTER_SAMPLING),
     # how the vocoder samples: no retraining of anything
     ({"vocoder": {"diffwave": {"steps": 5}}}, {"vocode_trained", "copy_synthesis_trained"} | MEL_ROUTE_AFTER_SAMPLING),
-    # Griffin-Lim's iterations: its sets and ceiling only
-    ({"vocoder": {"griffin_lim": {"iterations": 8}}}, {"vocode", "copy_synthesis"} | MEL_ROUTE_AFTER_SAMPLING),
+    # Griffin-Lim's iterations: its sets and ceiling only, and the utility stage's clips, which it makes
+    ({"vocoder": {"griffin_lim": {"iterations": 8}}}, {"vocode", "copy_synthesis"} | MEL_ROUTE_AFTER_SAMPLING | UTILITY),
     # the prior's training: the prior retrains and is sampled and vocoded again; the vocoder is not retrained
     ({"mel_prior": {"train": {"learning_rate": 1e-3}}},
-     {"train_prior", "loss_figure", "sample_prior", "vocode", "vocode_trained"} | MEL_ROUTE_AFTER_SAMPLING),
+     {"train_prior", "loss_figure", "sample_prior", "vocode", "vocode_trained"} | MEL_ROUTE_AFTER_SAMPLING | UTILITY),
+    # the utility grid: the classifier's stage alone; the share of the generated clips: their pool too
+    ({"utility": {"fractions": [0.5, 1.0]}}, {"utility", "report"}),
+    ({"utility": {"ratios": [3.0]}}, {"utility_pool", "utility", "report"}),
 ])  # fmt: skip
 def test_a_mel_route_setting_reruns_its_own_stages_only(run, edit, expected, monkeypatch):
     monkeypatch.syspath_prepend(str(REPO / "benchmarks"))
@@ -290,7 +295,7 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
     # a constant of the acoustic features: the rules whose scripts import features.py, directly or not, and after
     ("features", ("    voicing: float = 0.45", "    voicing: float = 0.5"),
      {"reference", "evaluate", "tradeoff", "figures", "progress", "listening", "listening_results", "report",
-      "copy_synthesis", "copy_synthesis_trained"}),
+      "copy_synthesis", "copy_synthesis_trained", "utility"}),
     # a comment, and a docstring: nothing that runs changes, so nothing reruns
     ("features", ("# Name, unit and axis label of every feature", "# The features, in table order"), set()),
     ("features", ('"""Acoustic features of a cry', '"""The acoustic features of a cry'), set()),
@@ -317,7 +322,7 @@ def test_segment_change_of_one_dataset_spares_the_other(run):
         assert planned_rules(run) == {"segment", "mel", "data_figures", "train", "loss_figure", "sample", "embedding",
                                       "reference", "evaluate", "tradeoff", "figures", "progress", "listening",
                                       "listening_results", "report", "train_prior", "sample_prior", "train_vocoder",
-                                      "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained"}  # fmt: skip
+                                      "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained"} | UTILITY  # fmt: skip
     finally:
         (run / "config.yaml").write_text(yaml.safe_dump(TINY))
 
@@ -355,7 +360,8 @@ def test_training_change_retrains_and_resamples_only(run):
 
 TORCH_STAGES_AND_AFTER = {"train", "loss_figure", "sample", "embedding", "reference", "evaluate", "tradeoff", "figures",
                           "progress", "listening", "listening_results", "report", "train_prior", "sample_prior",
-                          "train_vocoder", "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained"}  # fmt: skip
+                          "train_vocoder", "vocode", "vocode_trained", "copy_synthesis", "copy_synthesis_trained",
+                          "utility_pool", "withheld", "utility"}  # fmt: skip
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -650,3 +656,26 @@ def test_each_vocoder_s_ceiling_is_the_real_floor_s_clips_through_it(run):
     mine, theirs = mine - mine.mean(1, keepdims=True), theirs - theirs.mean(1, keepdims=True)
     distance = ((mine[:, None] - theirs[None]) ** 2).sum(-1)
     assert distance.argmin(1).tolist() == list(range(len(floor)))
+
+
+def test_the_utility_stage_says_whether_synthetic_clips_help(run):
+    """utility.json's parts, the report's section, and a second generator that never saw the withheld category."""
+    import torch  # noqa: PLC0415
+
+    for name in ("embedded", "messy"):
+        result = json.loads((run / "results" / name / "utility.json").read_text())
+        assert result["route"] == "mel-griffin_lim"
+        if result["skipped"]:  # too little held out of some category to test on: said, not guessed
+            continue
+        assert {"trtr", "tstr", "augmented", "unseen", "verdict"} <= set(result)
+        assert set(result["trtr"]) == {"0.1", "0.25", "1.0"} and set(result["augmented"]) == {
+            "augmented x0.5", "augmented x1", "augmented x2", "balanced"}
+        for row in result["rows"]:
+            assert row["uar"]["low"] <= row["uar"]["value"] <= row["uar"]["high"] and len(row["seeds"]) == 3
+    embedded = json.loads((run / "results" / "embedded" / "utility.json").read_text())
+    withheld = sorted(p.name for p in (run / "results" / "embedded" / "utility" / "withheld").iterdir())
+    assert withheld == ["asphyxia"] and [u["category"] for u in embedded.get("unseen", [])] in ([], ["asphyxia"])
+    prior = torch.load(run / "results" / "embedded" / "utility" / "withheld" / "asphyxia" / "model.pt", weights_only=True)
+    assert "asphyxia" not in prior["class_names"] and len(prior["class_names"]) == 4
+    text = (run / "results" / "report.html").read_text()
+    assert text.count("Does synthetic data help?") >= 2 and "A short run, not a trained model" in text

@@ -231,3 +231,35 @@ def quality_vs_training(progress: dict, references: dict[str, dict], stem: str |
     fig.suptitle(title or f"Quality against training time ({progress['steps']} sampling steps, "
                  f"{progress['n']} clips per snapshot; lower is better but for recall and coverage{note})")  # fmt: skip
     return save_both(fig, stem)
+
+
+def utility_vs_fraction(result: dict, stem: str | Path) -> list[Path]:
+    """UAR on held-out real recordings against the share of training recordings, with and without generated clips.
+
+    `result` is cry_diffusion.utility.compare's; TSTR (generated clips only) and chance are drawn as lines.
+    """
+    fig, ax = plt.subplots(figsize=(6.5, 4), layout="constrained")
+    if result.get("skipped"):
+        ax.text(0.5, 0.5, f"not measured: {result['skipped']}", ha="center", va="center", wrap=True, fontsize=9)
+        ax.axis("off")
+        return save_both(fig, stem)
+    names = list(dict.fromkeys(r["name"] for r in result["rows"] if r["name"] != "tstr"))
+    for k, name in enumerate(names):
+        rows = sorted((r for r in result["rows"] if r["name"] == name), key=lambda r: r["fraction"])
+        x = np.array([r["fraction"] for r in rows]) * (1 + 0.03 * (k - len(names) / 2))  # side by side, not on top
+        v, lo, hi = (np.array([r["uar"][key] for r in rows]) for key in ("value", "low", "high"))
+        ax.errorbar(x, v, yerr=np.clip([v - lo, hi - v], 0, None), fmt="o-", capsize=3, ms=4,
+                    label="real only (TRTR)" if name == "trtr" else f"real + generated, {name}", lw=2 if name == "trtr" else 1)
+    tstr = next(r for r in result["rows"] if r["name"] == "tstr")["uar"]
+    ax.axhspan(tstr["low"], tstr["high"], color="tab:purple", alpha=0.15, label=f"generated only (TSTR) {tstr['value']:.2f}")
+    ax.axhline(result["chance"], color="grey", ls=":", label="chance")
+    ax.set_xscale("log")
+    ax.set_xticks(sorted({r["fraction"] for r in result["rows"]}), minor=False)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.get_xaxis().set_major_formatter(plt.FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.set_xlabel("share of the training recordings")
+    ax.set_ylabel("UAR on held-out real recordings")
+    ax.set_title(f"Does synthetic data help? ({result['test_recordings']} test recordings, "
+                 f"{result['params']['seeds']} seeds, 95% intervals)", fontsize=9)  # fmt: skip
+    ax.legend(fontsize=7)
+    return save_both(fig, stem)

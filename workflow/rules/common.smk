@@ -356,6 +356,9 @@ def report_inputs(wildcards):
                 files[f"{name}/progress/{route}"] = f"results/{name}/evaluation/progress-{route}.json"
                 files[f"{name}/fig/progress/{route}"] = f"results/{name}/figures/progress-{route}.png"
         files |= listening_report_inputs(name)  # workflow/rules/listening.smk
+        if name in utility_datasets():
+            files[f"{name}/utility"] = f"results/{name}/utility.json"
+            files[f"{name}/fig/utility"] = f"results/{name}/figures/utility.png"
     files["figures"] = "results/figures"
     return files
 
@@ -420,6 +423,35 @@ def vocoder_model(wildcards):
     """The trained vocoder a job reads (its vocoder wildcard's, or its route's): DiffWave's; Griffin-Lim has none."""
     kind = wildcards.get("vocoder") or generator.vocoder_of(wildcards.get("route") or "waveform")
     return {"vocoder": f"results/{wildcards.dataset}/vocoder/diffwave/model.pt"} if kind == "diffwave" else {}
+
+
+# --- does synthetic data help? (workflow/rules/utility.smk, cry_diffusion.utility) ---
+UTILITY_ROUTE = config["utility"]["route"] or next((r for r in ROUTES if r != "waveform"), ROUTES[0])
+if UTILITY_ROUTE not in ROUTES:
+    raise ConfigError(f"utility.route: {UTILITY_ROUTE!r} is not a route of this run ({ROUTES})")
+UTILITY_STEPS = config["utility"]["steps"] or max(STEPS)  # the full chain, as progress samples
+UTILITY = {k: v for k, v in config["utility"].items() if k not in ("enabled", "route", "steps")}
+
+
+def utility_datasets():
+    """The datasets the utility stage runs for: every one whose segments can have categories (with two or more
+    found, it measures; with fewer, utility.json says so)."""
+    if not config["utility"]["enabled"]:
+        return []
+    return [name for name in DATASETS if config["datasets"][name]["category"]["from"] != "none"]
+
+
+def utility_model(wildcards):
+    """The model files the utility route's generator samples from: its generator's, and a trained vocoder's."""
+    files = {"model": f"results/{wildcards.dataset}/{model_file(UTILITY_ROUTE)}"}
+    if generator.vocoder_of(UTILITY_ROUTE) == "diffwave":
+        files["vocoder"] = f"results/{wildcards.dataset}/vocoder/diffwave/model.pt"
+    return files
+
+
+def utility_vocoder(wildcards):
+    kind = generator.vocoder_of(UTILITY_ROUTE)
+    return None if kind is None else vocoder_settings(kind)
 
 
 # --- the listening test (workflow/rules/listening.smk, cry_diffusion.listening) ---

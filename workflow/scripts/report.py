@@ -67,6 +67,8 @@ for name in params.datasets:
     listening = inp.get(f"{name}/listening")  # only with listening.enabled
     section["listening"] = listening and report.listening_section(json.loads(open(listening).read()),
                                                                   inp[f"{name}/fig/listening"])  # fmt: skip
+    utility = inp.get(f"{name}/utility")  # only where the utility stage runs
+    section["utility"] = utility and report.utility_section(json.loads(open(utility).read()), inp[f"{name}/fig/utility"])
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")
