@@ -124,3 +124,32 @@ def test_model_files_say_what_they_hold(tmp_path):
     with pytest.raises(ValueError, match="not a vocoder"):
         vocoder.load(path)
     json.dumps(vocoder.GriffinLimParams().to_dict())
+
+
+def _evaluation(voicing_failed=(), copies=0, n=32, recall=1.0, kid=(0.0, 0.5, 1.0)):
+    band = {"inside": not voicing_failed, "failed": list(voicing_failed)}
+    spaces = {"recall": {"value": recall}, "coverage": {"value": recall},
+              "kid": {"value": kid[1], "low": kid[0], "high": kid[2]}}
+    return {"n": n, "band_checks": {"voiced_fraction": band}, "level_normalised": spaces,
+            "nearest_train_mel": {"near_copies": copies}}
+
+
+def test_the_verdict_judges_only_what_the_real_floor_passes():
+    """A check the floor fails at this clip count can't judge a generated set; a band is judged on the statistics
+    the floor passes; near copies count only beyond the floor's own."""
+    from cry_diffusion import verdict
+
+    tones = _evaluation(kid=(3.0, 4.0, 5.0))
+    floor = _evaluation(voicing_failed=("distinct",), copies=1)
+    assert verdict.passed(verdict.cry_checks(floor, floor, tones))
+    quiet = _evaluation(voicing_failed=("median", "distinct"), copies=2)  # half the voicing: its median fails
+    checks = verdict.cry_checks(quiet, floor, tones)
+    assert checks["voicing"] is False and checks["no more near copies than the floor"] is True
+    assert verdict.cry_checks(_evaluation(voicing_failed=("distinct",)), floor, tones)["voicing"] is True
+    copying = _evaluation(copies=12)  # 12 of 32 against the floor's 1: beyond chance
+    assert verdict.cry_checks(copying, floor, tones)["no more near copies than the floor"] is False
+    # KID's intervals too wide at this n: the floor's overlap the tones', so nobody is judged on it
+    wide = _evaluation(voicing_failed=("distinct",), kid=(-0.1, 0.5, 3.5))
+    assert verdict.cry_checks(_evaluation(kid=(2.0, 3.0, 4.0)), wide, tones)["KID below tones (in-domain)"] is None
+    assert "KID below tones (in-domain)" in verdict.undecided(quiet, wide, tones)
+    assert "voicing (distinct)" in verdict.summary(checks, verdict.undecided(quiet, floor, tones))

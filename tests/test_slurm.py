@@ -29,7 +29,8 @@ README = ["results/report.html", "--workflow-profile", "profiles/slurm"]
 QUICK = ["--slurm-init-seconds-before-status-checks", "1", "--seconds-between-status-checks", "1"]
 # One dataset, one step count and the trained vocoder only: every rule that asks for a GPU (both routes' training and
 # sampling, the vocoder's training and vocoding) goes through the scheduler once, in the fewest jobs (each costs a
-# submission and a Python start on the node); the listening study and the snapshots have no cluster side of their own.
+# submission and a Python start on the node); the listening study, the snapshots and the utility stage ask for nothing
+# the rules kept here don't.
 CONFIG = TINY | {
     "datasets": {"embedded": TINY["datasets"]["embedded"]},
     "vocoder": TINY["vocoder"] | {"kinds": ["diffwave"]},
@@ -37,6 +38,7 @@ CONFIG = TINY | {
     "train": TINY["train"] | {"snapshot_every": 0},
     "mel_prior": TINY["mel_prior"] | {"train": TINY["mel_prior"]["train"] | {"snapshot_every": 0}},
     "listening": {"enabled": False},
+    "utility": {"enabled": False},
 }
 SUBMITTED = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/")
 

@@ -113,3 +113,20 @@ def test_a_withheld_category_never_reaches_the_second_generator(tmp_path):
     assert withheld.categories("all", list(CATEGORIES)) == sorted(CATEGORIES)
     assert withheld.categories(["pain", "nope"], list(CATEGORIES)) == ["pain"]
     assert withheld.categories("first", ["only"]) == []
+
+
+def test_unbalanced_categories_are_filled_up_to_the_largest_and_scored_by_uar(split):
+    """A corpus like the phone app's (one category many times the others): the balanced mix adds generated clips
+    to each small category up to the largest, and UAR weighs every category alike where accuracy does not."""
+    train, test = split
+    keep = np.isin(train.recordings, [r for r in np.unique(train.recordings)
+                                      if not r.startswith(("pain", "deaf")) or r.endswith(("-0", "-1"))])  # fmt: skip
+    scarce = utility.Clips(train.mels[keep], train.labels[keep], train.recordings[keep])
+    counts = {c: int((scarce.labels == c).sum()) for c in CATEGORIES}
+    assert counts["pain"] == counts["deaf"] == 4 and counts["hunger"] == 16
+    pool = recordings(8, seed=5)
+    result = utility.compare(scarce, test, pool, PARAMS)
+    balanced = row(result, "balanced")
+    assert balanced["sizes"][0] == {"real": sum(counts.values()), "generated": sum(16 - n for n in counts.values())}
+    assert utility.pool_size(counts, PARAMS)["pain"] == 12  # the largest less its own: what balancing draws
+    assert 0 <= balanced["uar"]["low"] <= balanced["uar"]["value"] <= balanced["uar"]["high"] <= 1

@@ -393,7 +393,7 @@ def side_by_side(routes: list[str], steps: list[int], evals: dict[str, dict], re
                  checkpoints: list[dict]) -> list[dict]:  # fmt: skip
     """The generators head to head: per route and step count, training, KID, diversity, voicing, f0 and whether it cries."""
     from .generator import route_label, system
-    from .verdict import cry_checks, passed, summary
+    from .verdict import cry_checks, passed, summary, undecided
 
     rows = []
     for route, checkpoint in zip(routes, checkpoints):
@@ -412,7 +412,8 @@ def side_by_side(routes: list[str], steps: list[int], evals: dict[str, dict], re
                          "kid": _with_interval(levelled.get("kid")), "recall": _with_interval(levelled.get("recall"), ".2f"),
                          "coverage": _with_interval(levelled.get("coverage"), ".2f"),
                          "voicing": band("voiced_fraction"), "f0": band("f0_mean_hz"), "f0_range": band("f0_range_hz"),
-                         "cries": passed(checks), "verdict": summary(checks)})  # fmt: skip
+                         "cries": passed(checks),
+                         "verdict": summary(checks, undecided(e, references["real"], references["tones"]))})  # fmt: skip
     return rows
 
 

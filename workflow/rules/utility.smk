@@ -36,7 +36,8 @@ rule utility_pool:
 rule withheld:
     """For each withheld category (utility.withhold): the run's generator trained again without it, and clips of it."""
     input:
-        unpack(utility_model),
+        # the run's own generator is not needed, only a trained vocoder: the two trainings need not wait on each other
+        unpack(lambda w: {k: v for k, v in utility_model(w).items() if k == "vocoder"}),
         table="results/{dataset}/segments.csv",
         data=lambda w: f"results/{w.dataset}/{'segments.npy' if UTILITY_ROUTE == 'waveform' else 'mels.npy'}",
     output:
