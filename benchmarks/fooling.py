@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import _bench  # noqa: E402
 
-from cry_diffusion import evaluate, pretrained  # noqa: E402
+from cry_diffusion import collapse, distances, evaluate, pretrained  # noqa: E402
 from cry_diffusion.embedding import EmbeddingParams, train_embedding  # noqa: E402
 from cry_diffusion.progress import w1_interval  # noqa: E402
 from cry_diffusion.synth import CATEGORIES, synthesize_cry  # noqa: E402
@@ -53,7 +53,7 @@ def fmt(d, spec=".3g") -> str:
     return f"{d['value']:{spec}} [{d['low']:{spec}}, {d['high']:{spec}}]{dagger}"
 
 
-def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int, gains: tuple) -> None:
+def real_cases(n_train: int, n_held: int, p: distances.EvalParams, epochs: int, gains: tuple) -> None:
     train, labels = cries(n_train, 0)
     held, held_labels = cries(n_held, 10_000)
     bundle, info = train_embedding(train, labels, EmbeddingParams(epochs=epochs))
@@ -99,7 +99,7 @@ def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int, g
     for gain in gains:
         for noisy in (False, True):
             x = np.clip(train[:8] * 10 ** (gain / 20), -1, 1)
-            x = evaluate.with_noise(x, 30, int(10 * gain) + 1000) if noisy else x
+            x = collapse.with_noise(x, 30, int(10 * gain) + 1000) if noisy else x
             s = evaluate.score(ref, bundle, x)
             print(f"| {gain:+g} dB{' + noise at 30 dB SNR' if noisy else ''} | {s['nearest_train']['near_copies']}/8 "
                   f"| {s['nearest_train_mel']['near_copies']}/8 |")
@@ -108,7 +108,7 @@ def real_cases(n_train: int, n_held: int, p: evaluate.EvalParams, epochs: int, g
           f"{s['nearest_train_mel']['near_copies']}/8 |")
 
 
-# The collapse family's table: measures shown, by the dotted path evaluate.COLLAPSE_MEASURES names them
+# The collapse family's table: measures shown, by the dotted path collapse.COLLAPSE_MEASURES names them
 FAMILY_COLUMNS = {"distinct_fraction.in_domain": "distinct", "distinct_fraction.pretrained": "GE2E distinct",
                   "level_normalised.recall": "recall", "level_normalised.coverage": "coverage",
                   "level_normalised.kid": "KID", "level_normalised.fad": "FAD", "pretrained.level_normalised.recall": "GE2E recall",
@@ -118,10 +118,10 @@ FAMILY_COLUMNS = {"distinct_fraction.in_domain": "distinct", "distinct_fraction.
 def collapse_family(ref: evaluate.Reference, bundle: dict, floor: np.ndarray) -> None:
     """For 8 clips and the whole floor: which measures tell each member of the collapse family from the floor."""
     for n in sorted({8, len(floor)}):
-        result = evaluate.collapse_blind_spots(ref, bundle, floor[:n])
-        columns = {k: v for k, v in FAMILY_COLUMNS.items() if k in evaluate.COLLAPSE_MEASURES and
+        result = collapse.collapse_blind_spots(ref, bundle, floor[:n])
+        columns = {k: v for k, v in FAMILY_COLUMNS.items() if k in collapse.COLLAPSE_MEASURES and
                    (k.startswith("distinct_fraction.in") or not k.count("pretrained") or ref.ref_pretrained.size)}
-        print(f"\n## The collapse family at {n} clips (k = {evaluate.PRDC_K}): 'yes' where the measure tells it from the "
+        print(f"\n## The collapse family at {n} clips (k = {distances.PRDC_K}): 'yes' where the measure tells it from the "
               f"real floor ({len(ref.ref)} reference clips; level-normalised)\n")
         print("| set | " + " | ".join(columns.values()) + " |\n|---|" + "---|" * len(columns))
         for member in result["members"]:
@@ -133,16 +133,16 @@ def gaussian_cases(trials: int) -> None:
     rng = np.random.default_rng(0)
     print(f"\n## FAD's bias at small n: Gaussian sets, both N(0, I), true distance 0, {trials} trials (mean [2.5th, 97.5th pct])\n")
     print("| clips per set | dimensions | plug-in | bootstrap-corrected | FID-infinity (the point value now) |\n|---|---|---|---|---|")
-    p = evaluate.EvalParams(bootstrap=100)
+    p = distances.EvalParams(bootstrap=100)
     for n, dim in ((24, 32), (48, 32), (96, 32)):
         plug, boot, inf = [], [], []
         for _ in range(trials):
             a, b = rng.standard_normal((n, dim)), rng.standard_normal((n, dim))
-            plug.append(evaluate.frechet(a, b))
+            plug.append(distances.frechet(a, b))
             r = np.random.default_rng(int(rng.integers(1 << 30)))
-            reps = [evaluate.frechet(a[r.integers(0, n, n)], b[r.integers(0, n, n)]) for _ in range(p.bootstrap)]
+            reps = [distances.frechet(a[r.integers(0, n, n)], b[r.integers(0, n, n)]) for _ in range(p.bootstrap)]
             boot.append(2 * plug[-1] - np.mean(reps))
-            inf.append(evaluate.fd_infinity(a, b, int(rng.integers(1 << 30))))
+            inf.append(distances.fd_infinity(a, b, int(rng.integers(1 << 30))))
         cell = lambda v: f"{np.mean(v):.1f} [{np.percentile(v, 2.5):.1f}, {np.percentile(v, 97.5):.1f}]"  # noqa: E731
         print(f"| {n} | {dim} | {cell(plug)} | {cell(boot)} | {cell(inf)} |")
 
@@ -155,7 +155,7 @@ def gaussian_cases(trials: int) -> None:
         feats = {name: rng.standard_normal(22).tolist() for name in FEATURES}
         shift = np.zeros(32)
         shift[:8] = 1.0
-        near = 0.5 * float(evaluate.distances(ref, ref)[np.triu_indices(22, 1)].min())  # no two reference clips this close
+        near = 0.5 * float(distances.distances(ref, ref)[np.triu_indices(22, 1)].min())  # no two reference clips this close
         evals = {steps: evaluation_of(e, {name: rng.standard_normal(32).tolist() for name in FEATURES}, ref, feats, near,
                                       wall_seconds_per_audio_second=1.0)
                  for steps, e in ((7, 0.5 * rng.standard_normal((32, 32))), (200, rng.standard_normal((32, 32)) + shift))}
@@ -218,7 +218,7 @@ def main() -> None:
 
     n_train, n_held, bootstrap, epochs, trials, gains = _bench.sized(__doc__, SIZES)
     torch.set_num_threads(1)
-    real_cases(n_train, n_held, evaluate.EvalParams(bootstrap=bootstrap), epochs, gains)
+    real_cases(n_train, n_held, distances.EvalParams(bootstrap=bootstrap), epochs, gains)
     gaussian_cases(trials)
 
 

@@ -2,9 +2,9 @@
 
 Simulations with known answers, each interval as the pipeline computes it:
 
-- precision, recall, density, coverage (evaluate.prdc) and W1 (progress.w1_interval) against their
+- precision, recall, density, coverage (distances.prdc) and W1 (progress.w1_interval) against their
   expected value at n clips, Gaussian sets, n = 8 and 32;
-- the classifier's IS and histogram KL (evaluate.class_scores) against the population's, n = 8 and 32;
+- the classifier's IS and histogram KL (classifier_scores.class_scores) against the population's, n = 8 and 32;
 - the 2AFC share picked as real (listening_analysis) with a true rate of 50% and rater and clip effects
   of 1 logit SD: how often the interval holds 50% and the test rejects it;
 - the band check (progress.inside): how often real sets of n clips pass;
@@ -31,25 +31,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 import _bench  # noqa: E402
 
-from cry_diffusion import evaluate, listening, listening_analysis, progress  # noqa: E402
+from cry_diffusion import classifier_scores, distances, listening_analysis, listening_build, listening_plan, progress  # noqa: E402
 from cry_diffusion.features import FEATURES, wasserstein  # noqa: E402
 from cry_diffusion.tradeoff import compare, evaluation_of  # noqa: E402
 
-P = evaluate.EvalParams()
+P = distances.EvalParams()
 
 
 def prdc_hits(n: int, dim: int, trials: int, rng) -> np.ndarray:
     """[trials, 4]: whether each of precision, recall, density and coverage's intervals held its expected value at n."""
 
     def point(a, b):
-        r = evaluate.prdc(a, b, evaluate.EvalParams(bootstrap=0))
-        return [r[name]["value"] for name in evaluate.PRDC]
+        r = distances.prdc(a, b, distances.EvalParams(bootstrap=0))
+        return [r[name]["value"] for name in distances.PRDC]
 
     truth = np.mean([point(rng.standard_normal((n, dim)), rng.standard_normal((n, dim))) for _ in range(5 * trials)], 0)
     hits = []
     for _ in range(trials):
-        r = evaluate.prdc(rng.standard_normal((n, dim)), rng.standard_normal((n, dim)), P)
-        hits.append([r[name]["low"] <= t <= r[name]["high"] for name, t in zip(evaluate.PRDC, truth)])
+        r = distances.prdc(rng.standard_normal((n, dim)), rng.standard_normal((n, dim)), P)
+        hits.append([r[name]["low"] <= t <= r[name]["high"] for name, t in zip(distances.PRDC, truth)])
     return np.array(hits)
 
 
@@ -72,7 +72,7 @@ def classifier_hits(n: int, trials: int, rng) -> np.ndarray:
     true_is = float(np.exp(np.mean((population * (np.log(population) - np.log(population.mean(0)))).sum(1))))
     hits = []
     for _ in range(trials):
-        s = evaluate.class_scores(draw(n), draw(n), list("abcde"), P)
+        s = classifier_scores.class_scores(draw(n), draw(n), list("abcde"), P)
         hits.append([s["inception_score"]["low"] <= true_is <= s["inception_score"]["high"],
                      s["histogram_kl"]["low"] <= 0 <= s["histogram_kl"]["high"]])
     return np.array(hits)
@@ -86,8 +86,8 @@ def afc_hits(raters: int, studies: int, bootstrap: int, rng) -> np.ndarray:
     with tempfile.TemporaryDirectory() as folder:
         t = np.arange(4000) / 16000
         clips = np.stack([np.sin(2 * np.pi * f * t) * 0.3 for f in np.linspace(300, 600, 8)]).astype(np.float32)
-        p = listening.StudyParams(raters=raters, clips=6, afc_per_system=4, kinds=("afc",))
-        plan = listening.build(folder, clips, [""] * 8, {f"set-{i}": (clips[:6], None) for i in range(3)}, p)
+        p = listening_plan.StudyParams(raters=raters, clips=6, afc_per_system=4, kinds=("afc",))
+        plan = listening_build.build(folder, clips, [""] * 8, {f"set-{i}": (clips[:6], None) for i in range(3)}, p)
     stimuli, hits = plan["stimuli"], []
     for study in range(studies):
         rater_effect = dict(zip(plan["raters"], rng.standard_normal(raters)))
@@ -122,7 +122,7 @@ def verdicts(n: int, trials: int, rng, dim: int = 32) -> tuple[dict, np.ndarray]
     for _ in range(trials):
         ref = rng.standard_normal((n, dim))
         ref_feats = {name: rng.standard_normal(n).tolist() for name in FEATURES}
-        near = 0.5 * float(evaluate.distances(ref, ref)[np.triu_indices(n, 1)].min())  # no two reference clips this close
+        near = 0.5 * float(distances.distances(ref, ref)[np.triu_indices(n, 1)].min())  # no two reference clips this close
         z, fz = rng.standard_normal((n, dim)), {name: rng.standard_normal(n) for name in FEATURES}
 
         def made(e, feats, wall):

@@ -6,11 +6,11 @@
 import numpy as np
 import pytest
 
-from cry_diffusion import SAMPLE_RATE, evaluate
+from cry_diffusion import SAMPLE_RATE, collapse, distances, evaluate
 from cry_diffusion.embedding import EmbeddingParams, classify, embed, train_embedding
 from cry_diffusion.features import clip_features, features_of, wasserstein
 
-PARAMS = evaluate.EvalParams(bootstrap=50)
+PARAMS = distances.EvalParams(bootstrap=50)
 
 
 def tones(freqs, seconds=0.5, seed=0, amplitude=0.5):
@@ -48,11 +48,11 @@ def test_wasserstein_grows_with_the_shift():
 def test_frechet_zero_for_identical_and_growing_with_shift():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
-    assert evaluate.frechet(a, a) < 1e-4
-    near, far = evaluate.frechet(a, b + 0.5), evaluate.frechet(a, b + 2.0)
-    assert evaluate.frechet(a, b) < near < far
+    assert distances.frechet(a, a) < 1e-4
+    near, far = distances.frechet(a, b + 0.5), distances.frechet(a, b + 2.0)
+    assert distances.frechet(a, b) < near < far
     assert abs(far - 8 * 4.0) < 3  # the mean term: 8 dimensions x 2.0 squared
-    ci = evaluate.fad(a, b + 2.0, PARAMS)
+    ci = distances.fad(a, b + 2.0, PARAMS)
     assert ci["low"] <= ci["value"] + 1 and ci["low"] < ci["high"]
 
 
@@ -61,10 +61,10 @@ def test_ndb_and_pairwise_see_a_collapse():
     real = np.concatenate([rng.normal(c, 0.1, (50, 2)) for c in ((0, 0), (5, 0), (0, 5), (5, 5))])
     centres = np.array([[0, 0], [5, 0], [0, 5], [5, 5]], float)
     share = np.full(4, 0.25)
-    assert evaluate.ndb(centres, share, len(real), real[rng.permutation(200)[:80]], 0.05)["ndb"] == 0
+    assert distances.ndb(centres, share, len(real), real[rng.permutation(200)[:80]], 0.05)["ndb"] == 0
     collapsed = rng.normal((0, 0), 0.1, (80, 2))
-    assert evaluate.ndb(centres, share, len(real), collapsed, 0.05)["ndb"] == 4
-    assert evaluate.pairwise_mean(collapsed) < 0.1 * evaluate.pairwise_mean(real)
+    assert distances.ndb(centres, share, len(real), collapsed, 0.05)["ndb"] == 4
+    assert distances.pairwise_mean(collapsed) < 0.1 * distances.pairwise_mean(real)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +139,7 @@ def test_frechet_agrees_with_scipy_sqrtm():
         b = rng.normal(size=(n_b, dim)) + 0.3
         ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
         expected = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * sqrtm(ca @ cb).real)
-        assert abs(evaluate.frechet(a, b) - expected) < 1e-6 * max(1.0, expected)
+        assert abs(distances.frechet(a, b) - expected) < 1e-6 * max(1.0, expected)
 
 
 def coverage(metric, true: float, n_a: int, n_b: int, dim: int, shift: float, runs: int = 40):
@@ -147,7 +147,7 @@ def coverage(metric, true: float, n_a: int, n_b: int, dim: int, shift: float, ru
     rng = np.random.default_rng(0)
     covered = contains = 0
     for _ in range(runs):
-        r = metric(rng.normal(size=(n_a, dim)), rng.normal(size=(n_b, dim)) + shift, evaluate.EvalParams(bootstrap=200,
+        r = metric(rng.normal(size=(n_a, dim)), rng.normal(size=(n_b, dim)) + shift, distances.EvalParams(bootstrap=200,
                    seed=int(rng.integers(1 << 30))))  # fmt: skip
         covered += r["low"] <= true <= r["high"]
         contains += r["low"] <= r["value"] <= r["high"]
@@ -157,14 +157,14 @@ def coverage(metric, true: float, n_a: int, n_b: int, dim: int, shift: float, ru
 @pytest.mark.parametrize("shift", [0.0, 0.5])
 def test_fad_interval_covers_the_true_distance_and_its_value(shift):
     """Two Gaussian sets, true FD = dim * shift^2. The percentile interval this replaced covered neither (0 of 40)."""
-    covered, contains = coverage(evaluate.fad, 8 * shift**2, 100, 100, 8, shift)
+    covered, contains = coverage(distances.fad, 8 * shift**2, 100, 100, 8, shift)
     assert covered >= 0.9 and contains == 1.0, (covered, contains)
 
 
 def test_fad_says_when_too_few_clips_for_its_interval():
     rng = np.random.default_rng(0)
-    few = evaluate.fad(rng.normal(size=(24, 32)), rng.normal(size=(24, 32)), PARAMS)
-    enough = evaluate.fad(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), PARAMS)
+    few = distances.fad(rng.normal(size=(24, 32)), rng.normal(size=(24, 32)), PARAMS)
+    enough = distances.fad(rng.normal(size=(100, 8)), rng.normal(size=(100, 8)), PARAMS)
     assert not few["reliable"] and enough["reliable"] and (few["n"], few["n_ref"]) == (24, 24)
 
 
@@ -173,8 +173,8 @@ def test_kid_interval_covers_at_small_n(shift):
     """KID is unbiased, so 40 against 60 clips in 32 dimensions (where FAD can't) still cover the true distance."""
     rng = np.random.default_rng(1)
     big_a, big_b = rng.normal(size=(3000, 32)), rng.normal(size=(3000, 32)) + shift
-    true = evaluate.kid(big_a, big_b, evaluate.EvalParams(bootstrap=0))["value"]
-    covered, contains = coverage(evaluate.kid, true, 40, 60, 32, shift)
+    true = distances.kid(big_a, big_b, distances.EvalParams(bootstrap=0))["value"]
+    covered, contains = coverage(distances.kid, true, 40, 60, 32, shift)
     assert covered >= 0.9 and contains == 1.0, (covered, contains, true)
 
 
@@ -324,7 +324,7 @@ def test_the_collapse_family_fails_at_the_sizes_the_pipeline_runs(collapse_refer
     reference, and recall, coverage, density, FAD and KID all passed) or 32 (more copies), exactly and with noise at
     30 dB SNR: the distinct fraction flags every one, and the floor stays inside real sets' range."""
     bundle, ref = collapse_reference
-    result = evaluate.collapse_blind_spots(ref, bundle, ref.floor_audio[:n])
+    result = collapse.collapse_blind_spots(ref, bundle, ref.floor_audio[:n])
     assert result["n"] == n and len(result["members"]) == 10
     spaces = ["distinct_fraction.in_domain"] + (["distinct_fraction.pretrained"] if ref.ref_pretrained.size else [])
     passed = set.intersection(*(set(result["blind"].get(space, [])) for space in spaces))
@@ -411,10 +411,10 @@ def test_fad_extrapolated_to_infinite_n_leaves_less_bias():
     corrected, extrapolated = [], []
     for _ in range(8):
         a, b = rng.standard_normal((48, 32)), rng.standard_normal((48, 32))
-        extrapolated.append(evaluate.fad(a, b, evaluate.EvalParams(bootstrap=0, seed=int(rng.integers(1 << 30))))["value"])
+        extrapolated.append(distances.fad(a, b, distances.EvalParams(bootstrap=0, seed=int(rng.integers(1 << 30))))["value"])
         boots = np.random.default_rng(1)
-        reps = [evaluate.frechet(a[boots.integers(0, 48, 48)], b[boots.integers(0, 48, 48)]) for _ in range(100)]
-        corrected.append(2 * evaluate.frechet(a, b) - np.mean(reps))  # the value fad() gave before
+        reps = [distances.frechet(a[boots.integers(0, 48, 48)], b[boots.integers(0, 48, 48)]) for _ in range(100)]
+        corrected.append(2 * distances.frechet(a, b) - np.mean(reps))  # the value fad() gave before
     assert np.mean(corrected) > 2 and np.mean(extrapolated) < 1.5, (np.mean(corrected), np.mean(extrapolated))
 
 
@@ -423,7 +423,7 @@ def test_kid_kernel_is_not_nearly_linear_on_unit_vectors():
     rng = np.random.default_rng(0)
     unit = rng.standard_normal((20, 256))
     unit /= np.linalg.norm(unit, axis=1, keepdims=True)
-    kxx, kyy, _ = evaluate.kernels(unit, unit)
+    kxx, kyy, _ = distances.kernels(unit, unit)
     assert np.allclose(np.diag(kyy), 8.0)  # (x.x / d + 1)^3 with x.x = d after scaling
 
 
@@ -435,7 +435,7 @@ def test_prdc_intervals_cover_the_expected_value(n):
     from intervals import prdc_hits
 
     covered = prdc_hits(n, 8, 150, np.random.default_rng(n)).mean(0)
-    assert (covered >= 0.9).all(), dict(zip(evaluate.PRDC, covered))
+    assert (covered >= 0.9).all(), dict(zip(distances.PRDC, covered))
 
 
 def test_classifier_scores_cover_the_population_at_eight_clips():

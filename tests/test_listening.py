@@ -14,8 +14,8 @@ import pytest
 from rater import Serving, answer_trials, chromium, library_env, state
 
 import browser
-from cry_diffusion import audio, listening, listening_analysis
-from cry_diffusion.listening import StudyParams
+from cry_diffusion import audio, listening, listening_analysis, listening_build, listening_plan, listening_store
+from cry_diffusion.listening_plan import StudyParams
 
 RATE = 16000
 SYSTEMS = ("steps-200", "steps-12", "steps-6")  # three, so that rankings can be compared
@@ -41,7 +41,7 @@ def make_study(folder: Path, **params) -> dict:
     generated = {s: (sounds(i + 1, 6, 0.25, "generated"), None) for i, s in enumerate(SYSTEMS)}
     usable = [len(real[0])] * 8 + [1000, 1000]  # the last two mostly zero padding: picked last
     p = StudyParams.from_dict({"raters": 3, "clips": 4, "afc_per_system": 1, "mos_per_system": 1, "category_trials": 2} | params)
-    return listening.build(folder, real, categories, generated, p, "synthetic", usable)
+    return listening_build.build(folder, real, categories, generated, p, "synthetic", usable)
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def study(tmp_path_factory):
 
 
 def test_the_study_hides_the_answer_and_is_balanced(study, tmp_path):
-    plan = listening.load_plan(study)
+    plan = listening_plan.load_plan(study)
     names = sorted(p.name for p in (study / "stimuli").iterdir())
     assert len(names) == 4 * (1 + len(SYSTEMS) + 2) and all(re.fullmatch(r"[0-9a-f]{16}\.wav", n) for n in names)
     page, trials = (study / "index.html").read_text(), (study / "trials.js").read_text()
@@ -61,7 +61,7 @@ def test_the_study_hides_the_answer_and_is_balanced(study, tmp_path):
     assert "steps-" not in page and '"system"' not in page and "trials.js" in page
     # every stimulus at the target loudness (or quieter, where its peak would clip), whatever its level before
     for name, info in plan["stimuli"].items():
-        got = listening.loudness(audio.load(study / "stimuli" / f"{name}.wav"))
+        got = listening_build.loudness(audio.load(study / "stimuli" / f"{name}.wav"))
         assert abs(got - info["lufs"]) < 0.1
         assert abs(got - -26) < 0.3 or (info["peak_limited"] and got < -26), info
     assert max(i["lufs_before"] for i in plan["stimuli"].values()) - min(i["lufs_before"] for i in plan["stimuli"].values()) > 6
@@ -89,7 +89,7 @@ def test_the_study_hides_the_answer_and_is_balanced(study, tmp_path):
 def test_two_builds_share_no_name_and_no_rater(study, tmp_path):
     """Names, tokens and the order came from generators seeded by the study's seed: anyone with the public code and the
     default seed knew which clip was real and could answer as any rater. Now they come from `secrets`, kept in plan.json."""
-    plan, again = listening.load_plan(study), make_study(tmp_path / "again")
+    plan, again = listening_plan.load_plan(study), make_study(tmp_path / "again")
     assert not set(plan["stimuli"]) & set(again["stimuli"]) and not set(plan["raters"]) & set(again["raters"])
     assert all(re.fullmatch(r"[0-9a-f]{16}", r) for r in again["raters"]) and plan["order_key"] != again["order_key"]
     # the same clips and the same balance, under other names: which side the real clip sits on is not the seed's
@@ -100,7 +100,7 @@ def test_two_builds_share_no_name_and_no_rater(study, tmp_path):
 
 
 def dump(folder: Path) -> list[str]:
-    with sqlite3.connect(folder / listening.DATABASE) as db:
+    with sqlite3.connect(folder / listening_store.DATABASE) as db:
         return list(db.iterdump())
 
 
@@ -156,7 +156,7 @@ def test_every_hostile_request_is_refused_and_changes_nothing(server):
     time.sleep(0.25 * len(trial["stimuli"]))
     assert client.request("POST", "/api/answers", answer_for(trial) | {"rater": rater})[0] == 201
     before = dump(folder)
-    other = next(r for r in listening.load_plan(folder)["raters"] if r != rater)
+    other = next(r for r in listening_plan.load_plan(folder)["raters"] if r != rater)
     good = answer_for(trial) | {"rater": rater}
     hostile = [
         ("GET", "/api/raters/nobody", None, 404),
@@ -176,9 +176,9 @@ def test_every_hostile_request_is_refused_and_changes_nothing(server):
         ("POST", "/api/answers", json.dumps(good | {"pad": "x" * 5000}), 413),  # over the size limit
         ("GET", "/stimuli/../plan.json", None, 404),  # paths outside the stimuli folder
         ("GET", "/stimuli/%2e%2e%2fplan.json", None, 404),
-        ("GET", "/stimuli/..%2f" + listening.DATABASE, None, 404),
+        ("GET", "/stimuli/..%2f" + listening_store.DATABASE, None, 404),
         ("GET", "/plan.json", None, 404),
-        ("GET", "/" + listening.DATABASE, None, 404),
+        ("GET", "/" + listening_store.DATABASE, None, 404),
         ("GET", "/stimuli/0000000000000000.wav", None, 404),
         ("DELETE", "/api/answers", None, 405),
         ("PUT", "/api/answers", json.dumps(good), 405),
@@ -199,9 +199,9 @@ def test_every_hostile_request_is_refused_and_changes_nothing(server):
 
 def test_answers_from_files_go_through_the_same_checks(server, tmp_path):
     folder, _ = server
-    plan = listening.load_plan(folder)
+    plan = listening_plan.load_plan(folder)
     rater, trials = next(iter(plan["raters"].items()))
-    public = [listening.public_trial(t, plan) for t in trials]
+    public = [listening_plan.public_trial(t, plan) for t in trials]
     good = tmp_path / "good.json"
     good.write_text(json.dumps({"plan_id": plan["plan_id"], "rater": rater, "answers": [answer_for(t) for t in public[:3]]}))
     bad = tmp_path / "bad.json"
@@ -223,20 +223,20 @@ def test_answers_from_files_go_through_the_same_checks(server, tmp_path):
     assert again.returncode == 1 and "0 answers added, 3 already there" in again.stdout
     assert again.stdout.count("REFUSED, nothing added") == 3, again.stdout
     assert dump(folder) == before  # the bad file's two good answers are not in either
-    assert {a["via"] for a in listening.read_answers(folder)} == {"import good.json"}
+    assert {a["via"] for a in listening_store.read_answers(folder)} == {"import good.json"}
 
 
 def test_a_rebuild_that_changes_the_plan_is_refused_once_answers_exist(server):
     folder, client = server
-    plan = listening.load_plan(folder)
+    plan = listening_plan.load_plan(folder)
     rater, trials = next(iter(plan["raters"].items()))
     make_study(folder)  # the same plan: fine, before and after answers (the database keeps the study's names and tokens)
-    assert listening.load_plan(folder) == plan
+    assert listening_plan.load_plan(folder) == plan
     listen(client, rater, trials[0])
-    assert client.request("POST", "/api/answers", answer_for(listening.public_trial(trials[0], plan)) | {"rater": rater})[0] == 201
+    assert client.request("POST", "/api/answers", answer_for(listening_plan.public_trial(trials[0], plan)) | {"rater": rater})[0] == 201
     make_study(folder)
-    assert listening.load_plan(folder) == plan
-    with pytest.raises(listening.StudyError, match="holds 1 answers to plan"):
+    assert listening_plan.load_plan(folder) == plan
+    with pytest.raises(listening_plan.StudyError, match="holds 1 answers to plan"):
         make_study(folder, exclude_failed_checks=2)  # the exclusion rule is fixed once answers come in
 
 
@@ -244,7 +244,7 @@ def test_anonymous_claims_never_lock_the_study(server):
     """20 anonymous POST /api/raters took every slot, and the study then refused everyone. After three times as many
     claims as slots, a new visitor still gets a trial, a planned link still works, and the drawn slots are balanced."""
     folder, client = server
-    plan = listening.load_plan(folder)
+    plan = listening_plan.load_plan(folder)
     planned = list(plan["raters"])
     claims = [client.request("POST", "/api/raters", "{}") for _ in range(3 * len(planned) + 1)]
     assert [status for status, _ in claims] == [201] * len(claims), claims[-1]
@@ -254,7 +254,7 @@ def test_anonymous_claims_never_lock_the_study(server):
     assert newest["trial"] is not None and newest["answered"] == 0
     assert json.loads(client.request("GET", f"/api/raters/{planned[0]}")[1])["trial"] is not None
     # a drawn slot's trials are a planned slot's of its number: each clip of a set heard in turn over the slots
-    full = listening.study_plan(folder)
+    full = listening_store.study_plan(folder)
     assert set(full["raters"]) == set(claimed)
     uses = {}
     for ts in full["raters"].values():
@@ -266,7 +266,7 @@ def test_anonymous_claims_never_lock_the_study(server):
     trial = newest["trial"]
     listen(client, claimed[-1], trial)
     assert client.request("POST", "/api/answers", answer_for(trial) | {"rater": claimed[-1]})[0] == 201
-    result = listening_analysis.analyse(full, listening.read_answers(folder), None, listening_analysis.AnalysisParams(bootstrap=20))
+    result = listening_analysis.analyse(full, listening_store.read_answers(folder), None, listening_analysis.AnalysisParams(bootstrap=20))
     assert result["answers"] == 1 and result["raters_planned"] == len(planned) and result["raters_drawn"] == 2 * len(planned) + 1
 
 
@@ -283,7 +283,7 @@ def simulate(plan: dict, rng, afc_rate: dict, mos_base: dict, careless: int = 0,
     for r, (rater, trials) in enumerate(plan["raters"].items()):
         bias = rng.integers(-1, 2)
         for t in trials:
-            options = listening.public_trial(t, plan)["options"]
+            options = listening_plan.public_trial(t, plan)["options"]
             real = [s for s in t["stimuli"] if stimuli[s]["system"] == "real"]
             if r < careless:
                 noise = [s for s in t["stimuli"] if stimuli[s]["system"] == "noise"]
@@ -353,7 +353,7 @@ def test_alpha_is_over_the_generated_clips_of_each_set(tmp_path):
 
 
 def test_the_analysis_reports_exclusions_agreement_and_rankings(study):
-    plan = listening.load_plan(study)
+    plan = listening_plan.load_plan(study)
     rng = np.random.default_rng(1)
     answers = simulate(plan, rng, {"steps-200": 0.5, "steps-12": 0.3, "steps-6": 0.05}, {"steps-200": 4, "steps-12": 3,
                        "steps-6": 1, "real": 5, "tones": 1}, careless=0)  # fmt: skip
@@ -393,7 +393,7 @@ def test_krippendorff_alpha_on_known_cases():
 
 
 def rows(folder: Path) -> list[tuple]:
-    with sqlite3.connect(folder / listening.DATABASE) as db:
+    with sqlite3.connect(folder / listening_store.DATABASE) as db:
         return db.execute("SELECT rater, trial, answer, plays, response_ms FROM answers ORDER BY trial").fetchall()
 
 
@@ -407,7 +407,7 @@ def test_chromium_answers_every_trial_through_a_server_restart(study, tmp_path):
         driver.get(server.url)
         WebDriverWait(driver, 30).until(lambda d: state(d) == "trial")
         rater = re.search(r"rater=(\w+)", driver.current_url).group(1)
-        total = len(listening.load_plan(study)["raters"][rater])
+        total = len(listening_plan.load_plan(study)["raters"][rater])
         first = answer_trials(driver, 3)
         WebDriverWait(driver, 10).until(lambda d: len(rows(study)) == 3)
         assert [r[1] for r in rows(study)] == first
@@ -429,8 +429,8 @@ def test_chromium_answers_every_trial_through_a_server_restart(study, tmp_path):
     assert [r[1] for r in stored] == sorted(first + second + third) and len(stored) == total  # every trial, each once
     assert {r[0] for r in stored} == {rater}
     assert all(min(json.loads(r[3]).values()) >= 1 and r[4] >= 0 for r in stored)
-    answers = listening.read_answers(study)
-    result = listening_analysis.analyse(listening.load_plan(study), answers, None, listening_analysis.AnalysisParams(bootstrap=50))
+    answers = listening_store.read_answers(study)
+    result = listening_analysis.analyse(listening_plan.load_plan(study), answers, None, listening_analysis.AnalysisParams(bootstrap=50))
     assert result["answers"] == total and result["raters"][0]["answered"] == total
 
 
@@ -453,5 +453,5 @@ def test_chromium_runs_the_page_from_files_and_its_download_imports(tmp_path):
         driver.quit()
     time.sleep(0.5)  # let Chromium finish writing the file
     (download,) = downloads.glob("listening-*.json")
-    assert listening.import_files(folder, [download]) == [f"{download}: {len(answered)} answers added, 0 already there"]
-    assert {a["answer"] for a in listening.read_answers(folder)} == {"3"}
+    assert listening_store.import_files(folder, [download]) == [f"{download}: {len(answered)} answers added, 0 already there"]
+    assert {a["answer"] for a in listening_store.read_answers(folder)} == {"3"}

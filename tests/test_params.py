@@ -5,11 +5,11 @@ import yaml
 from conftest import REPO
 
 from cry_diffusion.diffusion import DiffusionParams
+from cry_diffusion.distances import EvalParams
 from cry_diffusion.embedding import EmbeddingParams
-from cry_diffusion.evaluate import EvalParams
 from cry_diffusion.ingest import IngestParams
-from cry_diffusion.listening import StudyParams
 from cry_diffusion.listening_analysis import AnalysisParams
+from cry_diffusion.listening_plan import StudyParams
 from cry_diffusion.loop import TrainParams
 from cry_diffusion.mel import MelParams
 from cry_diffusion.mel_prior import PriorParams

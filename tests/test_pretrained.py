@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from cry_diffusion import SAMPLE_RATE, pretrained, synth
-from cry_diffusion.evaluate import frechet, noise_like, tone_sweeps
+from cry_diffusion.distances import frechet
+from cry_diffusion.evaluate import noise_like, tone_sweeps
 
 pytestmark = [
     pytest.mark.skipif(not pretrained.available(), reason="resemblyzer (the weights' wheel) not installed"),

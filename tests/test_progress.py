@@ -6,7 +6,7 @@ import torch
 
 from cry_diffusion import progress
 from cry_diffusion.diffusion import DiffusionParams
-from cry_diffusion.evaluate import EvalParams
+from cry_diffusion.distances import EvalParams
 from cry_diffusion.generate import load_model
 from cry_diffusion.model import ModelParams
 from cry_diffusion.train import TrainParams, train

@@ -94,7 +94,7 @@ def test_auto_is_one_device_for_every_stage(tmp_path, trained, fake_gpu):
     """train, sample, embedding and evaluate all resolve "auto" through one function: the same GPU for all."""
     import torch
 
-    from cry_diffusion import evaluate, generate, train
+    from cry_diffusion import distances, evaluate, generate, train
     from cry_diffusion.diffusion import DiffusionParams
     from cry_diffusion.embedding import EmbeddingParams, train_embedding
 
@@ -105,7 +105,7 @@ def test_auto_is_one_device_for_every_stage(tmp_path, trained, fake_gpu):
                               tmp_path / "ck2", tmp_path / "loss2.csv", device="auto"),
         "sample": stage_device(generate.generate, model_file, n=1, seconds=0.05, steps=6, device="auto"),
         "embedding": stage_device(train_embedding, audio, ["a", "b"] * 4, EmbeddingParams(epochs=1), device="auto"),
-        "evaluate": stage_device(evaluate.Reference.build, bundle, audio, audio, evaluate.EvalParams(), device="auto"),
+        "evaluate": stage_device(evaluate.Reference.build, bundle, audio, audio, distances.EvalParams(), device="auto"),
     }
     assert set(devices.values()) == {torch.device("cuda", 0)}, devices
 

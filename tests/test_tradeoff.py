@@ -5,7 +5,7 @@
 
 import numpy as np
 
-from cry_diffusion.evaluate import EvalParams, distances, frechet
+from cry_diffusion.distances import EvalParams, distances, frechet
 from cry_diffusion.features import FEATURES
 from cry_diffusion.tradeoff import compare, evaluation_of
 

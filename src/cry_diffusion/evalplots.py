@@ -58,7 +58,7 @@ UNRELIABLE = f"{DAGGER}: too few clips per dimension for FAD's interval to cover
 
 
 def fad_title(evals) -> str:
-    """'FAD', with the dagger and what it means when any of these evaluations' FADs is unreliable (evaluate.fad)."""
+    """'FAD', with the dagger and what it means when any of these evaluations' FADs is unreliable (distances.fad)."""
     return f"FAD {DAGGER}" if any(not e["fad"].get("reliable", True) for e in evals) else "FAD"
 
 

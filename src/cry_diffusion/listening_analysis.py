@@ -1,7 +1,7 @@
 """What the listeners said: from a study's answers (cry_diffusion.listening) to numbers with intervals.
 
-    from cry_diffusion import listening, listening_analysis
-    result = listening_analysis.analyse(plan, listening.read_answers(folder), metrics, AnalysisParams())
+    from cry_diffusion import listening_analysis, listening_store
+    result = listening_analysis.analyse(plan, listening_store.read_answers(folder), metrics, AnalysisParams())
     listening_analysis.figure(result, "results.png")
 
 Per system (each step count, the real clips, the anchors):

@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from . import console
-from .evaluate import EvalParams, Reference, interval, jackknife_interval, score
+from .distances import EvalParams, interval, jackknife_interval
+from .evaluate import Reference, score
 from .features import FEATURES, finite, wasserstein, wasserstein_weighted
 from .generator import generate
 
@@ -193,7 +194,7 @@ def measure(snapshots: list, ref: Reference, bundle: dict, n: int, seconds: floa
             "with_value": {name: len(x) for name, x in values.items()},  # f0 has none for an unvoiced clip
             "inside": {name: checks[name]["inside"] for name in FEATURES},
             "failed": {name: checks[name].get("failed", []) for name in FEATURES},
-            # near-duplicates among the clips, in each embedding (evaluate.distinct_fraction), without the per-clip lists
+            # near-duplicates among the clips, in each embedding (distances.distinct_fraction), without the per-clip lists
             "distinct_fraction": {space: d and {k: v for k, v in d.items() if k != "nearest"}
                                   for space, d in scores["distinct_fraction"].items()},
         })  # fmt: skip

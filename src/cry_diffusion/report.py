@@ -217,7 +217,7 @@ def _with_interval(d: dict | None, spec: str = ".3g") -> str:
 
 
 def fad_text(d: dict | None, spec: str = ".3g") -> str:
-    """A FAD as 'value [low, high]', with a dagger where too few clips per dimension let no interval cover (evaluate.fad)."""
+    """A FAD as 'value [low, high]', with a dagger where too few clips per dimension let no interval cover (distances.fad)."""
     text = _with_interval(d, spec)
     return text + " \u2020" if d and d.get("value") is not None and not d.get("reliable", True) else text
 
@@ -233,11 +233,11 @@ DISTANCES = (
     ("FAD, pretrained, level-normalised", "pretrained.level_normalised.fad", True),
     ("KID, pretrained, level-normalised", "pretrained.level_normalised.kid", False),
 )
-# Fidelity and diversity, in each embedding (evaluate.prdc): (header, where its four measures sit), then the
-# distinct fraction in each (evaluate.distinct_fraction)
+# Fidelity and diversity, in each embedding (distances.prdc): (header, where its four measures sit), then the
+# distinct fraction in each (distances.distinct_fraction)
 PRDC_SPACES = (("in-domain", ""), ("pretrained", "pretrained."))
 DISTINCT_SPACES = (("in-domain", "distinct_fraction.in_domain"), ("pretrained", "distinct_fraction.pretrained"))
-COLLAPSE_MARK = "\u2021"  # a measure that can't tell the real floor from a collapse at this n (evaluate.collapse_blind_spots)
+COLLAPSE_MARK = "\u2021"  # a measure that can't tell the real floor from a collapse at this n (collapse.collapse_blind_spots)
 
 
 def distinct_text(d: dict | None) -> str:
@@ -251,7 +251,9 @@ def distinct_text(d: dict | None) -> str:
 
 def evaluation_row(label: str, e: dict, kind: str) -> dict:
     """One line of the metrics tables; `kind` (real, generated, baseline) colours it."""
-    from .evaluate import CLASS_SCORES, PRDC, at_path
+    from .classifier_scores import CLASS_SCORES
+    from .distances import PRDC
+    from .evaluate import at_path
 
     nn, mel_nn = e["nearest_train"], e.get("nearest_train_mel")
     classifier = e.get("classifier")
@@ -281,7 +283,9 @@ def _metric_tables(sets: list[tuple[str, dict, str]], collapse: dict | None = No
 
     collapse: the real floor's collapse_blind_spots; the headers of measures it lets a collapse through are marked.
     """
-    from .evaluate import CLASS_SCORES, PRDC, at_path
+    from .classifier_scores import CLASS_SCORES
+    from .distances import PRDC
+    from .evaluate import at_path
 
     blind = (collapse or {}).get("blind", {})
 

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .evaluate import (PRDC_K, EvalParams, centred_interval, counts, distances, distinct_fraction, fad, frechet, kernels,
-                       kid, kid_replicates, prdc, prdc_replicates, radii)  # fmt: skip
+from .distances import (PRDC_K, EvalParams, centred_interval, counts, distances, distinct_fraction, fad, frechet, kernels,
+                        kid, kid_replicates, prdc, prdc_replicates, radii)  # fmt: skip
 from .features import FEATURES, finite, wasserstein, wasserstein_weighted
 
 HIGHER_IS_BETTER = ("recall", "coverage", "distinct_fraction", "distinct_fraction_pretrained")
@@ -95,7 +95,7 @@ class _Set:
 def _differences(test: dict, base: dict, ref: np.ndarray, ref_feats: dict, p: EvalParams, rng, paired: bool) -> dict:
     """Bootstrap intervals of (test - base) for every measure: the reference resampled, and both sets' clips
     (with one index for clip i of both sets when paired). Each interval is centred on the difference of the
-    evaluations' own values (evaluate.centred_interval): a resample's duplicates bias PRDC and W1 replicates."""
+    evaluations' own values (distances.centred_interval): a resample's duplicates bias PRDC and W1 replicates."""
     k = min(PRDC_K, len(test["embeddings"]) - 1, len(ref) - 1)
     t, b = _Set(test, ref, k), _Set(base, ref, k)
     r_ref = radii(distances(ref, ref), k)

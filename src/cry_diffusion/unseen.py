@@ -4,7 +4,7 @@ Three sets are set beside a withheld category's held-out real clips, in the eval
 embedding with every clip brought to the real clips' level (as its verdicts read it): the full
 generator's clips of the category (the ceiling), the clips of the generator that never saw it,
 and the real clips of the nearest other category (the floor for "a cry, but not this one").
-Recall and coverage of the real clips by each (cry_diffusion.evaluate.prdc), and where the
+Recall and coverage of the real clips by each (cry_diffusion.distances.prdc), and where the
 utility stage's classifier puts each set's clips.
 
     from cry_diffusion import unseen
@@ -14,6 +14,8 @@ utility stage's classifier puts each set's clips.
 from __future__ import annotations
 
 import numpy as np
+
+from .distances import prdc
 
 
 def nearest_category(held: dict[str, np.ndarray], category: str) -> str:
@@ -33,11 +35,9 @@ def nearness(category: str, reference: np.ndarray, sets: dict[str, np.ndarray], 
     that never saw it, and the real clips of the nearest other category, the floor for "a cry, but
     not this one". sets: name -> embeddings of that set (the full generator asked for the category, the generator
     that never saw it, the nearest other category's real clips); recall and coverage of the real
-    clips by each (cry_diffusion.evaluate.prdc). assigned: name -> the classifier's category for each
+    clips by each (cry_diffusion.distances.prdc). assigned: name -> the classifier's category for each
     of the set's clips: where it puts them, as shares.
     """
-    from .evaluate import prdc
-
     out = {"category": category, "n_ref": int(len(reference)), "sets": {}}
     for name, e in sets.items():
         found = prdc(e, reference, eval_params)

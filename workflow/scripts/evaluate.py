@@ -7,7 +7,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cry_diffusion import atomic, evaluate, progress  # noqa: E402
+from cry_diffusion import atomic, collapse, evaluate, progress  # noqa: E402
 
 inp, p, subject = snakemake.input, snakemake.params, snakemake.wildcards.subject  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
@@ -27,7 +27,7 @@ scores |= {"subject": subject, "embedding": bundle["kind"]}
 scores["band_checks"] = progress.band_checks(scores["features"], progress.real_ranges(ref), len(audio), ref.params,
                                              real=ref.ref_features)
 if subject == "real":  # which measures can't tell this floor from a collapse of its own clips, at this n
-    scores["collapse"] = evaluate.collapse_blind_spots(ref, bundle, audio)
+    scores["collapse"] = collapse.collapse_blind_spots(ref, bundle, audio)
 if info is not None:
     scores |= {"wall_seconds_per_audio_second": info["wall_seconds_per_audio_second"], "sampler": info["sampler"]}
 log.info("on %s: FAD %s, KID %s, NDB %s", scores["device"], scores["fad"], scores["kid"], scores["ndb"])

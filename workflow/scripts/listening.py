@@ -7,7 +7,7 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from cry_diffusion import listening, segment  # noqa: E402
+from cry_diffusion import listening_build, listening_plan, segment  # noqa: E402
 
 inp, out, p = snakemake.input, snakemake.output, snakemake.params  # noqa: F821
 table = segment.read_table(inp.table)
@@ -18,8 +18,8 @@ if real.empty:  # as the evaluation does with too little held out: said in the p
 generated = {}
 for system, npy, info in zip(p.systems, inp.samples, inp.infos):
     generated[system] = (np.load(npy), json.loads(open(info).read()).get("label_names"))
-plan = listening.build(Path(out.plan).parent, segment.Rows(segments, real["index"]), real["category"].tolist(), generated,
-                       listening.StudyParams.from_dict(p.study), snakemake.wildcards.dataset,  # noqa: F821
-                       (segments.shape[1] - real["padded_samples"]).tolist(), source)  # fmt: skip
+plan = listening_build.build(Path(out.plan).parent, segment.Rows(segments, real["index"]), real["category"].tolist(), generated,
+                             listening_plan.StudyParams.from_dict(p.study), snakemake.wildcards.dataset,  # noqa: F821
+                             (segments.shape[1] - real["padded_samples"]).tolist(), source)  # fmt: skip
 log.info("plan %s: %d stimuli, %d raters x %d trials (%s)", plan["plan_id"], len(plan["stimuli"]), len(plan["raters"]),
          len(next(iter(plan["raters"].values()))), ", ".join(plan["kinds"]))  # fmt: skip

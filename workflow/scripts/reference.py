@@ -5,7 +5,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cry_diffusion import SAMPLE_RATE, evaluate, segment  # noqa: E402
+from cry_diffusion import SAMPLE_RATE, distances, evaluate, segment  # noqa: E402
 
 inp, p = snakemake.input, snakemake.params  # noqa: F821
 torch.set_num_threads(snakemake.threads)  # noqa: F821
@@ -15,7 +15,7 @@ segments, mels = np.load(inp.npy, mmap_mode="r"), np.load(inp.mels, mmap_mode="r
 train, heldout = segment.side(table, "train"), segment.side(table, "heldout")
 try:
     ref = evaluate.Reference.build(bundle, segment.Rows(segments, train["index"]), segment.Rows(segments, heldout["index"]),
-                                   evaluate.EvalParams.from_dict(p.evaluation), p.device, n_floor=p.n,
+                                   distances.EvalParams.from_dict(p.evaluation), p.device, n_floor=p.n,
                                    train_mels=segment.Rows(mels, train["index"]),
                                    heldout_mels=segment.Rows(mels, heldout["index"]),
                                    train_labels=train["category"].tolist(), heldout_labels=heldout["category"].tolist(),

@@ -8,7 +8,7 @@ log = start(snakemake)  # noqa: F821
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from cry_diffusion import atomic, evalplots, evaluate, segment, unseen, utility  # noqa: E402
+from cry_diffusion import atomic, distances, evalplots, evaluate, segment, unseen, utility  # noqa: E402
 from cry_diffusion.mel import MelParams, log_mel  # noqa: E402
 
 inp, p, out = snakemake.input, snakemake.params, snakemake.output  # noqa: F821
@@ -38,7 +38,7 @@ if not result["skipped"]:
     held = {c: segments[heldout.loc[heldout["category"] == c, "index"].to_numpy()] for c in result["classes"]}
     result["unseen"] = [unseen.measure(folder.name, held, pool_audio[pool.labels == folder.name],
                                        np.load(folder / "samples.npy"), bundle, ref.target_db, predict,
-                                       evaluate.EvalParams.from_dict(p.evaluation), p.device)
+                                       distances.EvalParams.from_dict(p.evaluation), p.device)
                         for folder in sorted(Path(inp.withheld).iterdir()) if (folder / "samples.npy").exists()]  # fmt: skip
 log.info("%s", result.get("verdict") or result["skipped"])
 evalplots.utility_vs_fraction(result, out.png)
