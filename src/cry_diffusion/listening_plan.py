@@ -67,7 +67,8 @@ def slot_trials(plan: dict, r: int) -> list[dict]:
     Balanced: every rater gets the same number of trials of each system; clip i of a system goes to
     slot r in rotation (r * count + j), so over raters every clip is heard equally often; the real clip
     of a 2AFC pair sits left in half of each rater's pairs of a system, and over each two slots when that
-    count is odd. Which half, and the order, come from the plan's secret order_key, not the seed.
+    count is odd; with one pair a system, in half of each rater's systems. Which half, and the order, come
+    from the plan's secret order_key, not the seed.
     """
     p = StudyParams.from_dict(plan["params"])
     kinds, systems, categories = plan["kinds"], plan["systems"], plan["categories"]
@@ -78,7 +79,10 @@ def slot_trials(plan: dict, r: int) -> list[dict]:
         count[info["system"]] = count.get(info["system"], 0) + 1
     key = plan.get("order_key", p.seed)  # a plan from before the secret key: its seed, as it was built
     order = np.random.default_rng([key, r])
-    flips = np.random.default_rng([key, r // 2, 1]).integers(0, 2, len(systems) + 1)  # shared by two slots
+    # which systems' pairs put the real clip left: half of them (a random half, shared by two slots, which the slots'
+    # parity then mirrors), so that each rater hears it on both sides, not on one side by chance
+    shared = np.random.default_rng([key, r // 2, 1])
+    flips = (shared.permutation(np.arange(len(systems) + 1) % 2) + shared.integers(0, 2)) % 2
     blocks = []
     if "afc" in kinds:
         block, j_all = [], 0
