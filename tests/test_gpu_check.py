@@ -28,7 +28,7 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 300  # seconds: the tiny check's benchmarks and paper-size pipeline fit, the parts after it are cut
+BUDGET = 200  # seconds: the tiny check's benchmarks and paper-size pipeline fit, the parts after it are cut
 CHECK = REPO / "benchmarks" / "gpu_check.py"
 
 

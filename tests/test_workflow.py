@@ -35,7 +35,7 @@ TINY = {
               "snapshot_every": 15},
     "mel_prior": {"model": {"residual_layers": 2, "residual_channels": 16, "conditional": True},
                   "diffusion": {"prediction": "v"},
-                  "train": {"steps": 20, "batch_size": 2, "checkpoint_every": 10, "log_every": 5, "snapshot_every": 10}},
+                  "train": {"steps": 20, "batch_size": 2, "checkpoint_every": 10, "log_every": 5, "snapshot_every": 20}},
     "vocoder": {"kinds": ["griffin_lim", "diffwave"],
                 "diffwave": {"model": {"residual_layers": 2, "residual_channels": 4},
                              "train": {"steps": 10, "batch_size": 2, "crop_seconds": 0.1, "checkpoint_every": 5,
@@ -80,11 +80,12 @@ def run(tmp_path_factory):
     write(workdir / "corpus" / "loose2.wav", tone(700, 1.0, 16000), 16000)
     # One dataset trained part-way, its newest checkpoint cut short (a full disk): the run resumes from the one before
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY | {"train": TINY["train"] | {"steps": 20}}))
-    snakemake(workdir, "--cores", "2", "results/messy/model.pt")
+    # a thread a job: the tiny jobs are mostly Python's and torch's start-up, which two at a time halve
+    snakemake(workdir, "--cores", "2", "--max-threads", "1", "results/messy/model.pt")
     [newest] = (workdir / "results" / "messy" / "checkpoints").glob("*/step-0000020.pt")
     newest.write_bytes(newest.read_bytes()[:2000])
     (workdir / "config.yaml").write_text(yaml.safe_dump(TINY))
-    console = snakemake(workdir, "--cores", "2", "results/report.html").stdout
+    console = snakemake(workdir, "--cores", "2", "--max-threads", "1", "results/report.html").stdout
     (workdir / "console.txt").write_text(console)  # what the user saw, for test_long_stages_show_progress_on_the_console
     return workdir
 
@@ -177,7 +178,7 @@ def test_report_opens_with_images_and_playable_audio(run):
     assert "Time to quality" in text and (">worse<" if verdict == "worse" else verdict) in text
     # quality against training time: a row per snapshot (every 15 of 30 steps), later ones trained longer
     mel = json.loads((run / "results" / "embedded" / "evaluation" / "progress-mel-diffwave.json").read_text())
-    assert [r["step"] for r in mel["rows"]] == [10, 20] and mel["route"] == "mel-diffwave"  # the prior's snapshots, vocoded
+    assert [r["step"] for r in mel["rows"]] == [20] and mel["route"] == "mel-diffwave"  # the prior's snapshot, vocoded
     progress = json.loads((run / "results" / "embedded" / "evaluation" / "progress-waveform.json").read_text())
     assert [r["step"] for r in progress["rows"]] == [15, 30] and progress["steps"] == 200
     assert progress["rows"][0]["minutes"] < progress["rows"][1]["minutes"]
@@ -207,7 +208,12 @@ def test_listening_answers_reach_the_report(run):
     server, driver = Serving(study).start(), chromium()
     try:
         driver.get(server.url)
-        answered = answer_trials(driver)
+        # a listener who hears the noise for what it is: the attention check's real clip, wherever it sits; else the first
+        def choose(trial, options):
+            heard = [plan["stimuli"][name]["system"] for name in driver.execute_script("return current.trial.stimuli")]
+            return heard.index("real") if {"real", "noise"} <= set(heard) else 0
+
+        answered = answer_trials(driver, choose=choose)
         assert state(driver) == "done"
     finally:
         driver.quit()
@@ -674,7 +680,7 @@ def test_the_utility_stage_says_whether_synthetic_clips_help(run):
         for row in result["rows"]:
             assert row["uar"]["low"] <= row["uar"]["value"] <= row["uar"]["high"] and len(row["seeds"]) == 3
     embedded = json.loads((run / "results" / "embedded" / "utility.json").read_text())
-    withheld = sorted(p.name for p in (run / "results" / "embedded" / "utility" / "withheld").iterdir())
+    withheld = sorted(p.name for p in (run / "results" / "embedded" / "utility" / "withheld").iterdir() if p.is_dir())
     assert withheld == ["asphyxia"] and [u["category"] for u in embedded.get("unseen", [])] in ([], ["asphyxia"])
     prior = torch.load(run / "results" / "embedded" / "utility" / "withheld" / "asphyxia" / "model.pt", weights_only=True)
     assert "asphyxia" not in prior["class_names"] and len(prior["class_names"]) == 4

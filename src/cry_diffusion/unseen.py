@@ -25,7 +25,6 @@ def nearest_category(held: dict[str, np.ndarray], category: str) -> str:
     return min(others, key=others.get)
 
 
-
 def nearness(category: str, reference: np.ndarray, sets: dict[str, np.ndarray], assigned: dict[str, list],
            classes: list[str], eval_params) -> dict:  # fmt: skip
     """How near each set comes to a withheld category's held-out real clips (embeddings `reference`).
