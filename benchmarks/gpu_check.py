@@ -69,6 +69,9 @@ TINY = {
     # took most of the paper run's minutes
     "sampling": {"steps": [6], "n_samples": 2, "seconds": 0.25},
     "evaluation": {"bootstrap": 20, "embedding": {"epochs": 2}},
+    # the study and the utility stage's second training add nothing a GPU changes: a tiny default run ends sooner
+    "listening": {"enabled": False},
+    "utility": {"enabled": False},
 }
 RESERVE = 30  # seconds kept back from each part: a pipeline's stop (20 s grace) and the files' copy
 PTH = "cry_diffusion_gpu_check.pth"
@@ -344,7 +347,9 @@ def main() -> None:
         left = deadline - time.monotonic() - RESERVE
         limit = min(own or left, left)
         print(f"== {key}", flush=True)
+        began = time.monotonic()
         where[key] = run(None if limit == float("inf") else limit) if limit >= 20 else {"skipped": "out of time (--budget)"}
+        summary.setdefault("part_seconds", {})[key] = round(time.monotonic() - began, 1)  # where a budget went
         save()
         return where[key]
 

@@ -92,3 +92,13 @@ def make_bad_corpus(root: Path) -> Path:
     write(root / "hunger" / "clipped.wav", np.clip(tone(440, 1.0, 16000, amplitude=3.0), -1, 1), 16000)
     (root / "README.txt").write_text("corpus notes")
     return root
+
+
+# The files that run the pipeline take minutes each, and `--dist loadfile` hands files to the two workers in the
+# order they are collected: alphabetically, the workflow run came last and ran alone while the other worker idled.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_gpu_check.py", "test_conditional.py", "test_train.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order

@@ -28,7 +28,9 @@ from conftest import REPO
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 200  # seconds: the tiny check's benchmarks and paper-size pipeline fit, the parts after it are cut
+# seconds: the tiny check fits on an idle 2-core machine in about 3 minutes, the paper-size pipeline in time beside
+# the rest of the suite; what is left is cut
+BUDGET = 300
 CHECK = REPO / "benchmarks" / "gpu_check.py"
 
 

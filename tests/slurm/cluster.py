@@ -5,12 +5,12 @@ with every config, key, socket, state, spool and log file in one temporary folde
 the cluster does; nothing under /etc is read or written. Clients (sbatch, squeue, sacct, ...) find
 the cluster through SLURM_CONF, which `LocalSlurm.env()` sets.
 
-The node offers the partitions profiles/slurm asks for, `cpu` (the default) and `gpu`, and one
+The node offers the partitions profiles/slurm asks for, `cpu` (the default) and `gpu`, and four
 `gpu` GRES, so that profile runs unchanged. Slurm 22.05 drops a GPU that has no File= in gres.conf
 ("Removing file-less GPU gpu:(null) from final GRES list") and then marks the node invalid, so the
-GPU is a character device made here (the same device as /dev/null): jobs get it as
-CUDA_VISIBLE_DEVICES=0, and torch, finding no CUDA, runs on the CPU. The node also claims 8 CPUs
-and 32 GiB (SlurmdParameters=config_overrides) so that the profile's requests fit whatever the
+GPUs are character devices made here (the same device as /dev/null): jobs get one as
+CUDA_VISIBLE_DEVICES, and torch, finding no CUDA, runs on the CPU. The node also claims 32 CPUs
+and 128 GiB (SlurmdParameters=config_overrides) so that the profile's requests fit whatever the
 machine has. slurmdbd is there because the SLURM executor plugin asks `sacct` for job states
 whenever the command exists, and without accounting storage `sacct` only answers
 "Slurm accounting storage is disabled".
@@ -35,7 +35,9 @@ DAEMONS = ["munged", "mariadb-install-db", "mariadbd", "slurmdbd", "slurmctld", 
 CLIENTS = ["munge", "mariadb", "sbatch", "srun", "squeue", "sacct", "sacctmgr", "sinfo", "scontrol", "scancel"]
 PACKAGES = "slurmctld slurmd slurmdbd slurm-client munge mariadb-server"
 CLUSTER = "local"
-CPUS, MEMORY_MB = 8, 32768
+# As a GPU node of a real cluster: room for a run's three trainings (each 8 CPUs, 32 GB and a GPU under
+# profiles/slurm) at once, as the profile's own limit of 4 GPUs allows, rather than one after another
+CPUS, MEMORY_MB, GPUS = 32, 131072, 4
 
 
 def which(name: str) -> str | None:
@@ -160,11 +162,12 @@ class LocalSlurm:
         self.munge_socket = r / "munge" / "munge.socket"
         self.mysql_socket = r / "db.sock"
         ctld_port, slurmd_port, dbd_port = free_port(), free_port(), free_port()
-        gpu = r / "etc" / "fake-gpu0"
-        try:  # a character device (the one /dev/null is): what gres.conf expects a GPU to be
-            os.mknod(gpu, stat.S_IFCHR | 0o666, os.makedev(1, 3))
-        except OSError:  # a plain file works too; slurmd only logs "is not a valid character or block device"
-            gpu.touch()
+        for k in range(GPUS):
+            gpu = r / "etc" / f"fake-gpu{k}"
+            try:  # a character device (the one /dev/null is): what gres.conf expects a GPU to be
+                os.mknod(gpu, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+            except OSError:  # a plain file works too; slurmd only logs "is not a valid character or block device"
+                gpu.touch()
         (r / "etc" / "slurm.conf").write_text(f"""\
 ClusterName={CLUSTER}
 SlurmctldHost={self.node}(127.0.0.1)
@@ -199,11 +202,11 @@ SlurmdParameters=config_overrides
 ReturnToService=2
 KillWait=5
 GresTypes=gpu
-NodeName={self.node} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory={MEMORY_MB} Gres=gpu:1 State=UNKNOWN
+NodeName={self.node} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory={MEMORY_MB} Gres=gpu:{GPUS} State=UNKNOWN
 PartitionName=cpu Nodes={self.node} Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes={self.node} MaxTime=INFINITE State=UP
 """)
-        (r / "etc" / "gres.conf").write_text(f"NodeName={self.node} Name=gpu File={gpu}\n")
+        (r / "etc" / "gres.conf").write_text(f"NodeName={self.node} Name=gpu File={r / 'etc'}/fake-gpu[0-{GPUS - 1}]\n")
         # snakemake-executor-plugin-slurm-jobstep (0.6.1) removes every SLURM_* variable but the job's ids
         # from the environment of the srun it starts inside the job, SLURM_CONF among them; that srun then
         # looks in /etc/slurm, in slurmd's configless cache and in DNS, and gives up ("Could not establish
