@@ -73,6 +73,7 @@ TINY = {
     "listening": {"enabled": False},
     "utility": {"enabled": False},
 }
+PARTS = ("training_benchmark", "sampling_benchmark", "paper", "fused_tests", "layer_benchmark", "default")  # in order
 RESERVE = 30  # seconds kept back from each part: a pipeline's stop (20 s grace) and the files' copy
 PTH = "cry_diffusion_gpu_check.pth"
 OUT_FILES = ("summary.json", "training.json", "sampling.json", "kernels.json", "progress.png", "progress-mel.png",
@@ -315,6 +316,8 @@ def main() -> None:
     ap.add_argument("--tiny", action="store_true", help="tiny models and data throughout (for a CPU)")
     ap.add_argument("--layer-kernel", choices=("torch", "triton"), default="torch",
                     help="train.layer_kernel of the paper-size run (the default config's is config.yaml's)")
+    ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                    help="the parts to run, e.g. one that failed again; the others are skipped, and said so")
     ap.add_argument("--budget", type=float, default=None,
                     help="seconds for the whole check, install included: each part gets at most what is left")
     args = ap.parse_args()
@@ -347,6 +350,10 @@ def main() -> None:
         left = deadline - time.monotonic() - RESERVE
         limit = min(own or left, left)
         print(f"== {key}", flush=True)
+        if key not in args.parts:
+            where[key] = {"skipped": "not asked for (--parts)"}
+            save()
+            return where[key]
         began = time.monotonic()
         where[key] = run(None if limit == float("inf") else limit) if limit >= 20 else {"skipped": "out of time (--budget)"}
         summary.setdefault("part_seconds", {})[key] = round(time.monotonic() - began, 1)  # where a budget went

@@ -94,9 +94,11 @@ def make_bad_corpus(root: Path) -> Path:
     return root
 
 
-# The files that run the pipeline take minutes each, and `--dist loadfile` hands files to the two workers in the
-# order they are collected: alphabetically, the workflow run came last and ran alone while the other worker idled.
-LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_gpu_check.py", "test_conditional.py", "test_train.py")
+# The files that run the pipeline take minutes each, and `--dist loadfile` gives each worker two files to start with,
+# in the order below (pyproject's --no-loadscope-reorder: not by test count, which put these few-test files last, to
+# run alone at the end): the workflow run and the slower test beside it on one worker, SLURM and the GPU check on the
+# other, and the short files after them to whichever is free.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_conditional.py", "test_gpu_check.py", "test_train.py")
 
 
 def pytest_collection_modifyitems(config, items):

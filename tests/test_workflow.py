@@ -25,6 +25,8 @@ TINY = {
         "messy": {"root": "corpus", "segment_seconds": 0.5, "remainder": "drop", "heldout_fraction": 0.7},
     },
     "report": {"examples_per_dataset": 3},
+    # intervals from 20 resamples: every stage still computes them, in a tenth of the time
+    "evaluation": {"bootstrap": 20},
     # both generators, side by side: the paper's waveform DiffWave, and a mel prior with both vocoders
     "generators": ["waveform", "mel"],
     # A model small enough to train in seconds: this checks the plumbing, not the learning (tests/test_train.py does).
