@@ -292,7 +292,7 @@ def test_the_same_values_in_another_order_or_spelling_rerun_nothing(run):
     config = reordered(TINY)
     config["datasets"]["embedded"]["segment_seconds"] = 1.0  # a number: was 1
     config["train"]["steps"] = 30.0  # an integer: was 30
-    config["evaluation"] = {"copy_percentile": 1}  # the default, 1.0, written as an int
+    config["evaluation"]["copy_percentile"] = 1  # the default, 1.0, written as an int
     (run / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     try:
         assert planned_rules(run) == set()
