@@ -104,3 +104,14 @@ LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_conditional.py", "te
 def pytest_collection_modifyitems(config, items):
     rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
+
+
+def pytest_configure(config):
+    """Before any worker starts: compile librosa's numba functions once, into its on-disk cache. Two workers compiling
+    pYIN's at once could write a torn cache file, and every process that loaded it after crashed (a segmentation
+    fault in librosa.pyin, twice in one CI run)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") is None:
+        import librosa
+
+        t = np.arange(4000) / 16000
+        librosa.pyin(np.sin(2 * np.pi * 440 * t), fmin=150, fmax=1000, sr=16000, frame_length=1024, hop_length=160)
