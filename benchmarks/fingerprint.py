@@ -21,7 +21,8 @@ import soundfile as sf
 import soxr
 
 from cry_diffusion import audio, fingerprint
-from cry_diffusion.synth import CATEGORIES, synthesize_cry
+from cry_diffusion.synth_cry import synthesize_cry
+from cry_diffusion.synth_params import CATEGORIES
 
 
 def decoded_print(path: Path) -> np.ndarray:

@@ -1,6 +1,6 @@
 """The cases that fool metrics, and what each of the project's measures gives on them (docs/evaluation.md).
 
-Real side: synthetic cries from the embedded corpus's synthesiser (cry_diffusion.synth),
+Real side: synthetic cries from the embedded corpus's synthesiser (cry_diffusion.synth_cry),
 a classifier embedding trained on the training clips exactly as the pipeline trains it,
 and a reference built as the `reference` rule builds it. Then each constructed set is
 scored as the `evaluate` rule scores a generated one:
@@ -37,7 +37,8 @@ import _bench  # noqa: E402
 from cry_diffusion import collapse, distances, evaluate, pretrained  # noqa: E402
 from cry_diffusion.embedding import EmbeddingParams, train_embedding  # noqa: E402
 from cry_diffusion.progress import w1_interval  # noqa: E402
-from cry_diffusion.synth import CATEGORIES, synthesize_cry  # noqa: E402
+from cry_diffusion.synth_cry import synthesize_cry  # noqa: E402
+from cry_diffusion.synth_params import CATEGORIES  # noqa: E402
 from cry_diffusion.tradeoff import compare, evaluation_of  # noqa: E402
 
 

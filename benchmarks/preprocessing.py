@@ -60,7 +60,8 @@ print(peak[0], max(peak))
 
 def write_corpus(root: Path, hours: float) -> float:
     """Distinct 30 s files (each a different rotation of a cry), totalling `hours`; returns the seconds written."""
-    from cry_diffusion.synth import CATEGORIES, synthesize_cry
+    from cry_diffusion.synth_cry import synthesize_cry
+    from cry_diffusion.synth_params import CATEGORIES
 
     base = {(c, r): synthesize_cry(c, FILE_SECONDS, r, seed=k) for k, c in enumerate(CATEGORIES) for r in RATES}
     n = int(np.ceil(hours * 3600 / FILE_SECONDS))

@@ -7,6 +7,7 @@ from conftest import tone, write
 from corpora import CHILLANTO_CATEGORIES, PHONE_PATTERN, chillanto, cry, debarbaro_long, debarbaro_precut, phone_app
 
 from cry_diffusion import SAMPLE_RATE, ingest, segment
+from cry_diffusion.annotations import TableFormat
 from cry_diffusion.segment import SegmentParams
 
 
@@ -75,7 +76,7 @@ def test_annotation_tables_in_other_layouts(tmp_path):
     write(root / "audio" / "rec.flac", tone(450, 6.0, 44100, channels=2), 44100)
     (root / "labels").mkdir()
     (root / "labels" / "rec.txt").write_text("1.000000\t3.500000\tcry\n4.000000\t5.000000\tcry\n")
-    table = ingest.TableFormat(columns={"start": 0, "end": 1, "label": 2}, sep="\t")
+    table = TableFormat(columns={"start": 0, "end": 1, "label": 2}, sep="\t")
     source = ingest.Source(str(root), kind="annotated", annotations="labels/{stem}.txt", table=table)
     m, segs, summary, _ = run(source, SegmentParams(seconds=1.0, remainder="drop"), tmp_path)
     assert by_relpath(m).loc["labels/rec.txt:1", "status"] == "ok"
@@ -84,7 +85,7 @@ def test_annotation_tables_in_other_layouts(tmp_path):
 
     (root / "labels" / "rec.txt").unlink()
     (root / "audio" / "rec.csv").write_text("onset_ms;offset_ms;what\n1500;2500;cry\n")
-    table = ingest.TableFormat(columns={"start": "onset_ms", "end": "offset_ms", "label": "what"}, time_unit="ms", sep=";")
+    table = TableFormat(columns={"start": "onset_ms", "end": "offset_ms", "label": "what"}, time_unit="ms", sep=";")
     m, segs, _, _ = run(ingest.Source(str(root), kind="annotated", table=table), SegmentParams(seconds=1.0), tmp_path)
     assert by_relpath(m).loc["audio/rec.csv:2", ["start_s", "end_s"]].tolist() == [1.5, 2.5]
     assert segs["start_s"].tolist() == [1.5]

@@ -18,7 +18,7 @@ from cry_diffusion import SAMPLE_RATE
 from cry_diffusion.diffusion import DiffusionParams
 from cry_diffusion.generate import generate
 from cry_diffusion.model import ModelParams
-from cry_diffusion.synth import synthesize_cry
+from cry_diffusion.synth_cry import synthesize_cry
 from cry_diffusion.train import TrainParams, train
 
 pytestmark = pytest.mark.slow
@@ -112,7 +112,7 @@ def test_guided_samples_are_separated_by_mean_f0(tmp_path):
     summary = f"{m}, {timings}"
     print(summary)
 
-    # real clips overlap a little: infants differ in pitch within a category (synth f0_clip_st)
+    # real clips overlap a little: infants differ in pitch within a category (synth_params f0_clip_st)
     assert m["real_f0"]["deaf"] < m["real_f0"]["pain"] and m["real_accuracy"] >= 0.85, summary
     # the real-data threshold sorts the generated clips by the label they were sampled with, far above chance (0.5):
     # judged over both classes' 24 clips (20 or more right by chance: p < 0.001), each class clearly above chance too

@@ -187,8 +187,8 @@ def near_copy(clips, snr_db: float = 30.0, seed: int = 0):
 
 @pytest.fixture(scope="module")
 def cries():
-    """1-s synthetic cries (cry_diffusion.synth): broadband like real ones, and each clip its own melody."""
-    from cry_diffusion.synth import synthesize_cry
+    """1-s synthetic cries (cry_diffusion.synth_cry): broadband like real ones, and each clip its own melody."""
+    from cry_diffusion.synth_cry import synthesize_cry
 
     cats = ["deaf", "hunger", "normal", "pain"]
     return np.stack([synthesize_cry(cats[k % 4], 1.0, seed=k) for k in range(64)]).astype(np.float32)
@@ -311,7 +311,7 @@ def test_a_collapsed_set_is_seen_by_the_distinct_fraction(cry_reference):
 @pytest.fixture(scope="module")
 def collapse_reference(cry_reference, cries):
     """The same embedding, and 64 more held-out cries: a real floor of 32 clips, against 32 reference clips."""
-    from cry_diffusion.synth import synthesize_cry
+    from cry_diffusion.synth_cry import synthesize_cry
 
     bundle, _, _ = cry_reference
     held = np.stack([synthesize_cry(("deaf", "hunger", "normal", "pain")[k % 4], 1.0, seed=100 + k) for k in range(64)])

@@ -142,7 +142,7 @@ def test_re_encoded_copies_are_caught_by_content(tmp_path, policy):
     import soxr
 
     from cry_diffusion.segment import SegmentParams, segment_manifest
-    from cry_diffusion.synth import synthesize_cry
+    from cry_diffusion.synth_cry import synthesize_cry
 
     cry = synthesize_cry("pain", 3.0, 44100, seed=3)
     other = synthesize_cry("pain", 3.0, 44100, seed=4)  # a different cry of the same length and category
@@ -181,7 +181,7 @@ def test_the_duplicate_pre_filter_keeps_shifted_copies():
     import numpy as np
 
     from cry_diffusion import fingerprint
-    from cry_diffusion.synth import synthesize_cry
+    from cry_diffusion.synth_cry import synthesize_cry
 
     prints = [fingerprint.fingerprint(synthesize_cry(("deaf", "hunger", "pain")[k % 3], 2.0, 16000, seed=k), 16000)
               for k in range(300)]  # fmt: skip

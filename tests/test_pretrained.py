@@ -8,9 +8,11 @@ Skipped where the resemblyzer wheel, which carries the weights, is not installed
 import numpy as np
 import pytest
 
-from cry_diffusion import SAMPLE_RATE, pretrained, synth
+from cry_diffusion import SAMPLE_RATE, pretrained
 from cry_diffusion.distances import frechet
 from cry_diffusion.evaluate import noise_like, tone_sweeps
+from cry_diffusion.synth_cry import synthesize_cry
+from cry_diffusion.synth_params import CATEGORIES
 
 pytestmark = [
     pytest.mark.skipif(not pretrained.available(), reason="resemblyzer (the weights' wheel) not installed"),
@@ -23,9 +25,9 @@ pytestmark = [
 def real():
     """Two halves of 1-s clips cut from 4-s synthetic cries, three per category, shuffled across categories."""
     clips = []
-    for category in synth.CATEGORIES:
+    for category in CATEGORIES:
         for seed in range(3):
-            cry = synth.synthesize_cry(category, 4.0, SAMPLE_RATE, seed=seed)
+            cry = synthesize_cry(category, 4.0, SAMPLE_RATE, seed=seed)
             clips += list(cry.reshape(4, SAMPLE_RATE))
     clips = np.stack(clips)[np.random.default_rng(0).permutation(len(clips))]
     return clips[: len(clips) // 2], clips[len(clips) // 2:]
@@ -50,7 +52,7 @@ def test_vectors_are_unit_finite_and_repeatable(real):
 @pytest.mark.parametrize("seconds", [0.3, 1.0, 2.0, 5.0])
 def test_any_length(real, seconds):
     """Shorter than a partial (1.6 s) tiles, longer averages partials; either way one unit vector per clip."""
-    cry = synth.synthesize_cry("normal", seconds, SAMPLE_RATE, seed=7)
+    cry = synthesize_cry("normal", seconds, SAMPLE_RATE, seed=7)
     for pad in ("tile", "zeros"):
         e = pretrained.embed(np.stack([cry, cry[::-1]]), pad=pad)
         assert e.shape == (2, 256) and np.isfinite(e).all()

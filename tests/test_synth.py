@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from cry_diffusion.synth import CATEGORIES, PHONE_APP_STATS, corpus_statistics, embedded_clips, synthesize_cry, write_corpus
+from cry_diffusion.synth import embedded_clips, write_corpus
+from cry_diffusion.synth_cry import synthesize_cry
+from cry_diffusion.synth_params import CATEGORIES
+from cry_diffusion.synth_stats import PHONE_APP_STATS, corpus_statistics
 
 SR = 16000
 CLIP_S = 2.5
@@ -158,7 +161,7 @@ def test_categories_separable(features):
 
 
 def test_corpus_statistics_match_phone_app():
-    """The embedded corpus measures like real phone-app cries (synth.PHONE_APP_STATS), in bands.
+    """The embedded corpus measures like real phone-app cries (synth_stats.PHONE_APP_STATS), in bands.
 
     The clips `write_corpus` writes (4 per category, 2-4 s) at 16 kHz, measured by pYIN as the benchmark
     does (benchmarks/corpus_stats.py): the old, over-voiced and flat synthesiser measured voiced 0.79,

@@ -7,7 +7,8 @@ import pytest
 from cry_diffusion import SAMPLE_RATE, utility, withheld
 from cry_diffusion.mel import log_mel
 from cry_diffusion.segment import TABLE_COLUMNS
-from cry_diffusion.synth import CATEGORIES, synthesize_cry
+from cry_diffusion.synth_cry import synthesize_cry
+from cry_diffusion.synth_params import CATEGORIES
 
 # small and quick: every grid cell is trained 3 times, bootstrapped 200 times
 PARAMS = utility.UtilityParams(fractions=(0.25, 1.0), ratios=(1.0,), seeds=3, bootstrap=200)

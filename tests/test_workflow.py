@@ -586,7 +586,7 @@ def real(tmp_path_factory):
 
 
 def test_real_layouts_run_through_to_segments(real):
-    from cry_diffusion import ingest, report, segment
+    from cry_diffusion import ingest, report_data, segment
 
     results = real / "results"
     for name in REAL["datasets"]:
@@ -597,7 +597,7 @@ def test_real_layouts_run_through_to_segments(real):
         assert (table.groupby("recording")["split"].nunique() == 1).all(), name
         packed = np.load(results / name / "segments.npy", mmap_mode="r")
         figures = {k: results / name / "figures" / f"{k}.png" for k in ("durations", "categories", "mels")}
-        section = report.data_section(name, manifest, table, summary, packed, figures, examples=2)
+        section = report_data.data_section(name, manifest, table, summary, packed, figures, examples=2)
         assert section["summary"]["files_found"] == (manifest["row"] == "file").sum()
         assert section["summary"]["regions_found"] == (manifest["row"] == "region").sum()
         assert section["reconciles"] and section["regions"] == (name != "phone"), name

@@ -8,7 +8,7 @@ downloaded at run time. It learnt speech, not cries: a second, independent ruler
 
 Try it (after `pip install resemblyzer`):
 
-    python -c "from cry_diffusion import pretrained as p, synth; print(p.describe()); print(p.embed(synth.synthesize_cry('pain', 1.0)).shape)"
+    python -c "from cry_diffusion import pretrained as p, synth_cry; print(p.describe()); print(p.embed(synth_cry.synthesize_cry('pain', 1.0)).shape)"
 
 Why we never import `resemblyzer`: its __init__ imports webrtcvad, which imports pkg_resources,
 which recent setuptools no longer ships (this venv's 84.2.1 has none); and its loader calls

@@ -6,7 +6,8 @@ log = start(snakemake)  # noqa: F821
 
 import numpy as np  # noqa: E402
 
-from cry_diffusion import generator, ingest, report, segment  # noqa: E402
+from cry_diffusion import (generator, ingest, report, report_data, report_devices, report_evaluation,  # noqa: E402
+                           report_listening, report_routes, report_utility, segment)  # fmt: skip
 from cry_diffusion.checkpoint import read_model  # noqa: E402
 from cry_diffusion.mel import MelParams  # noqa: E402
 
@@ -22,7 +23,7 @@ sections = []
 for name in params.datasets:
     table = segment.read_table(inp[f"{name}/table"])
     segments = np.load(inp[f"{name}/npy"], mmap_mode="r")
-    section = report.data_section(
+    section = report_data.data_section(
         name,
         ingest.read_manifest(inp[f"{name}/manifest"]),
         table,
@@ -31,7 +32,7 @@ for name in params.datasets:
         {key: inp[f"{name}/fig/{key}"] for key in ("durations", "categories", "mels")},
         examples=params.report["examples_per_dataset"],
     )
-    real = report.pick_examples(segment.side(table, "train"), params.report["examples_per_dataset"])
+    real = report_data.pick_examples(segment.side(table, "train"), params.report["examples_per_dataset"])
     real = [(f"{r.category or 'segment'} #{r.index}", segments[r.index]) for r in real.itertuples()]
     train = segments[segment.side(table, "train")["index"].to_numpy()]
     references = {r: json.loads(open(inp[f"{name}/eval/{r}"]).read()) for r in ("real", "noise", "tones")}
@@ -48,7 +49,7 @@ for name in params.datasets:
         losses = {"waveform": "waveform"} if route == "waveform" else {"mel_prior": "mel_prior"} | (
             {"vocoder": f"vocoder-{kind}"} if vocoder else {})
         progress = inp.get(f"{name}/progress/{route}")  # only with the route's train.snapshot_every
-        routes.append(report.route_section(
+        routes.append(report_routes.route_section(
             route, checkpoint, {k: inp[f"{name}/loss/{v}"] for k, v in losses.items()}, samples, real, mel_params,
             tradeoff=json.loads(open(inp[f"{name}/tradeoff/{route}"]).read()),
             figures={key: f"{inp.figures}/{name}_{route}_{key}.png" for key in ("quality", "features", "time_to_quality")},
@@ -59,16 +60,17 @@ for name in params.datasets:
         sample_infos += [info for _, info in samples.values()]
     copies = {c: json.loads(open(inp[f"{name}/eval/{c}"]).read()) for c in params.copy_synthesis}
     section["routes"] = routes
-    section["real"] = report.real_cards(real, mel_params)
-    section["devices"] = report.stage_devices(list(trained.values()), sample_infos, embedding,
-                                              list(evals.values()) + list(copies.values()) + list(references.values()))
-    section["evaluation"] = report.evaluation_section(evals, references, embedding, copies)
-    section["side_by_side"] = report.side_by_side(params.routes, params.steps, evals, references, checkpoints)
+    section["real"] = report_data.real_cards(real, mel_params)
+    section["devices"] = report_devices.stage_devices(
+        list(trained.values()), sample_infos, embedding, list(evals.values()) + list(copies.values()) + list(references.values()))
+    section["evaluation"] = report_evaluation.evaluation_section(evals, references, embedding, copies)
+    section["side_by_side"] = report_routes.side_by_side(params.routes, params.steps, evals, references, checkpoints)
     listening = inp.get(f"{name}/listening")  # only with listening.enabled
-    section["listening"] = listening and report.listening_section(json.loads(open(listening).read()),
-                                                                  inp[f"{name}/fig/listening"])  # fmt: skip
+    section["listening"] = listening and report_listening.listening_section(json.loads(open(listening).read()),
+                                                                            inp[f"{name}/fig/listening"])  # fmt: skip
     utility = inp.get(f"{name}/utility")  # only where the utility stage runs
-    section["utility"] = utility and report.utility_section(json.loads(open(utility).read()), inp[f"{name}/fig/utility"])
+    section["utility"] = utility and report_utility.utility_section(json.loads(open(utility).read()),
+                                                                    inp[f"{name}/fig/utility"])  # fmt: skip
     sections.append(section)
 report.render(sections, snakemake.output[0], config=snakemake.config)  # noqa: F821
 log.info("report written")
