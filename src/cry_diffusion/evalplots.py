@@ -26,6 +26,9 @@ def save_both(fig, stem: str | Path) -> list[Path]:
     for path in paths:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        # the layout the PNG was drawn with, kept for the PDF: constrained layout would solve it again at every draw,
+        # and on the 30-panel quality figure that was most of its time
+        fig.set_layout_engine("none")
     plt.close(fig)
     return paths
 

@@ -93,6 +93,15 @@ class ResidualLayer(nn.Module):
 LAYER_KERNELS = ("torch", "triton")
 
 
+def _keep_out_of_compile(cls) -> None:
+    """torch.compiler.disable on cls._fused_layers, as a decorator would, but only in a process whose models use
+    the fused kernels: the decorator imports torch._dynamo, 1.3 s of every sampling and scoring job's start on a CPU."""
+    if not getattr(cls._fused_layers, "kept_out_of_compile", False):
+        kept = torch.compiler.disable(cls._fused_layers)
+        kept.kept_out_of_compile = True
+        cls._fused_layers = kept
+
+
 class DiffWave(nn.Module):
     def __init__(self, params: ModelParams | None = None, data_channels: int = 1):
         """data_channels: channels of what is denoised: 1 for audio; a mel prior's bands (cry_diffusion.prior)."""
@@ -140,12 +149,13 @@ class DiffWave(nn.Module):
                 raise ValueError(f"layer_kernel 'triton' needs the triton package (CUDA builds of torch bring it): "
                                  f"{e}") from e
             fused.check(self.params.residual_channels, torch.device(device))
+            _keep_out_of_compile(DiffWave)
         self.layer_kernel = kernel
         return self
 
     # The whole stack, not each layer: a graph break inside the loop makes torch.compile give up on
     # forward() altogether, for every DiffWave in the process (the plain one then ran 25 graphs, not 1).
-    @torch.compiler.disable
+    # Kept out of torch.compile by _keep_out_of_compile, once a model asks for the kernels.
     def _fused_layers(self, x: torch.Tensor, step_biases) -> torch.Tensor:
         """The residual layers as Triton kernels -> the sum of their skips."""
         skip = None
