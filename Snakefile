@@ -11,6 +11,7 @@ configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
+include: "workflow/rules/inputs.smk"
 include: "workflow/rules/locks.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/model.smk"

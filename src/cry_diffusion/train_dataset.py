@@ -31,7 +31,7 @@ from .train import TrainParams, train
 log = logging.getLogger("cry_diffusion.train")
 
 # Settings that don't change what is learned: a run with other values resumes the same checkpoints. (The workflow
-# also keeps log_every and checkpoint_every out of the train rule's rerun check: workflow/rules/common.smk, CADENCE.)
+# also keeps log_every and checkpoint_every out of the train rule's rerun check: cry_diffusion.workflow_config.CADENCE.)
 NOT_IN_RUN_KEY = ("steps", "checkpoint_every", "log_every", "threads", "compile", "layer_kernel", "snapshot_every")
 ADDED_LATER = {"clip": 1.0}  # diffusion settings added after runs were made, with the default those runs had
 
