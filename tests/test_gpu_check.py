@@ -162,8 +162,9 @@ def test_a_budget_stops_a_pipeline_and_keeps_what_it_measured(tmp_path, monkeypa
     config = gpu_check.merge(yaml.safe_load((REPO / "config.yaml").read_text()), gpu_check.TINY)
     config["device"] = "cpu"
     config["train"] |= {"steps": 1_000_000, "checkpoint_every": 5}  # still training when the limit comes
-    # training starts about 10 s in on an idle 2-core machine; 45 s leaves room for a busy one
-    run = gpu_check.run_pipeline(tmp_path / "run", config, cores=2, limit=45)
+    # one job at a time, so that the other pytest worker keeps a core: training starts about 10 s in on an idle
+    # machine, and 45 s leaves room for a busy one
+    run = gpu_check.run_pipeline(tmp_path / "run", config, cores=1, limit=45)
     assert run["returncode"] is None and run["error"] == "stopped after 45 s (--budget)"
     assert {"embedded/ingest", "embedded/segment"} <= set(run["stage_seconds"]), run
     assert run["devices"]["embedded/train steps per second (median of rows)"] > 0, run
