@@ -47,3 +47,10 @@ def train(snakemake, call, fn, **data):
     return call(gpus, fn, **data, out_path=out.model, loss_csv=out.loss, checkpoint_root=p.checkpoints,
                 model_config=p.model, diffusion_config=p.diffusion, train_config=p.train | p.cadence, device=p.device,
                 threads=max(1, snakemake.threads // gpus))  # each process its share of the threads
+
+
+def vocoder_settings(snakemake):
+    """What a rule that samples a route passes cry_diffusion.generator as `vocoder`: its vocoder params with the
+    trained vocoder's file, where the rule has one as input; None for the waveform route, which has no vocoder."""
+    p = snakemake.params
+    return None if p.vocoder is None else p.vocoder | {"model": snakemake.input.get("vocoder")}

@@ -1,6 +1,6 @@
 import json
 
-from _common import start
+from _common import start, vocoder_settings
 
 log = start(snakemake)  # noqa: F821
 
@@ -15,7 +15,7 @@ s = p.sampling
 bundle = torch.load(inp.bundle, map_location="cpu", weights_only=True)
 ref = evaluate.Reference.load(inp.reference, p.device)
 route = snakemake.wildcards.route  # noqa: F821
-vocoder = None if p.vocoder is None else p.vocoder | {"model": inp.get("vocoder")}
+vocoder = vocoder_settings(snakemake)  # noqa: F821
 result = progress.measure(checkpoint.checkpoints(inp.snapshots), ref, bundle, route=route, vocoder=vocoder,
                           **generate.sampling_arguments(s, p.seconds, p.device, snakemake.threads))  # noqa: F821
 references = {Path(path).stem: json.loads(Path(path).read_text()) for path in inp.references}

@@ -1,6 +1,6 @@
 import json
 
-from _common import start
+from _common import start, vocoder_settings
 
 log = start(snakemake)  # noqa: F821
 
@@ -19,7 +19,7 @@ skipped = utility.skipped(len(counts), bool(classes), p.route)
 labels = [] if skipped else [c for c, k in needed.items() for _ in range(k)]
 audio, info = np.zeros((0, round(p.seconds * SAMPLE_RATE)), np.float32), {}
 if labels:
-    vocoder = None if p.vocoder is None else p.vocoder | {"model": inp.get("vocoder")}
+    vocoder = vocoder_settings(snakemake)  # noqa: F821
     kwargs = generate.sampling_arguments(p.sampling, p.seconds, p.device, snakemake.threads) | {"labels": labels, "n": len(labels)}  # noqa: F821
     audio, info = generator.generate(p.route, inp.model, vocoder=vocoder, **kwargs)
 log.info("%s", skipped or f"{len(labels)} generated clips: {needed}")
