@@ -337,15 +337,7 @@ def sample(model, params: DiffusionParams, n: int, length: int | tuple[int, ...]
     Steps reach the model as float32 always (whole numbers for ancestral and DDIM, fractions
     for the fast schedule), so a compiled or graphed model sees one input type throughout.
     """
-    if sampler is None:
-        sampler = choose_sampler(steps or params.steps, params)
-    if sampler not in SAMPLERS:
-        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
-    fixed = {"ancestral": params.steps, "fast": len(params.fast_betas), "fast_to_end": len(params.fast_betas) + 1}
-    if sampler in fixed and steps not in (None, fixed[sampler]):
-        raise ValueError(f"{sampler} always takes {fixed[sampler]} steps, got steps={steps}")
-    if sampler in SOLVERS and not (steps and 1 <= steps <= params.steps):
-        raise ValueError(f"{sampler} needs 1 <= steps <= {params.steps}, got {steps}")
+    sampler, calls = _sampler_and_calls(params, sampler, steps)
     device = torch.device(device or next(model.parameters()).device)
     if labels is not None:
         labels = torch.as_tensor(labels, dtype=torch.long, device=device).expand(n)
@@ -368,22 +360,41 @@ def sample(model, params: DiffusionParams, n: int, length: int | tuple[int, ...]
                                   capture=device.type == "cuda")
         return lambda x, t: replays[key](x, t, *extra)
 
-    ticker = console.Ticker("sampling", -(-n // batch_size) * fixed.get(sampler, steps), unit="denoising step")
+    ticker = console.Ticker("sampling", -(-n // batch_size) * calls, unit="denoising step")
     out = []
     with torch.inference_mode():
         for i in range(0, n, batch_size):
             b = min(batch_size, n - i)
             x = _randn((b, *shape), generator, device)
             call = ticker.counting(denoiser(x, None if labels is None else labels[i:i + b]))
-            if sampler == "ancestral":
-                model_steps = torch.arange(params.steps, dtype=torch.float32, device=device)
-                x = _ddpm_chain(call, x, betas(params), model_steps, generator)
-            elif sampler.startswith("fast"):
-                fast = fast_schedule(params, sampler)
-                x = _ddpm_chain(call, x, fast, alignment(params, fast).float().to(device), generator)
-            elif sampler == "dpmpp2m":
-                x = _dpmpp2m(call, x, params, steps, ddim_spacing)
-            else:
-                x = _ddim(call, x, params, steps, ddim_spacing)
-            out.append(x.clamp(-params.clip, params.clip))
+            out.append(_denoise(call, x, params, sampler, steps, ddim_spacing, generator))
     return torch.cat(out)
+
+
+def _sampler_and_calls(params: DiffusionParams, sampler: str | None, steps: int | None) -> tuple[str, int]:
+    """sample()'s sampler (None: chosen from `steps`) and the model calls it makes per batch; a mismatch raises."""
+    if sampler is None:
+        sampler = choose_sampler(steps or params.steps, params)
+    if sampler not in SAMPLERS:
+        raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+    fixed = {"ancestral": params.steps, "fast": len(params.fast_betas), "fast_to_end": len(params.fast_betas) + 1}
+    if sampler in fixed and steps not in (None, fixed[sampler]):
+        raise ValueError(f"{sampler} always takes {fixed[sampler]} steps, got steps={steps}")
+    if sampler in SOLVERS and not (steps and 1 <= steps <= params.steps):
+        raise ValueError(f"{sampler} needs 1 <= steps <= {params.steps}, got {steps}")
+    return sampler, fixed.get(sampler, steps)
+
+
+def _denoise(eps, x, params: DiffusionParams, sampler: str, steps: int | None, spacing: str, generator) -> torch.Tensor:
+    """One batch of noise `x` taken by `sampler`'s chain to clean audio, clamped to the data's range."""
+    if sampler == "ancestral":
+        model_steps = torch.arange(params.steps, dtype=torch.float32, device=x.device)
+        x = _ddpm_chain(eps, x, betas(params), model_steps, generator)
+    elif sampler.startswith("fast"):
+        fast = fast_schedule(params, sampler)
+        x = _ddpm_chain(eps, x, fast, alignment(params, fast).float().to(x.device), generator)
+    elif sampler == "dpmpp2m":
+        x = _dpmpp2m(eps, x, params, steps, spacing)
+    else:
+        x = _ddim(eps, x, params, steps, spacing)
+    return x.clamp(-params.clip, params.clip)

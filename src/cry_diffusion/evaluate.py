@@ -144,13 +144,7 @@ class Reference:
         order = np.random.default_rng(p.seed).permutation(len(heldout_audio))
         half_a, half_b = np.sort(order[: len(order) // 2]), np.sort(order[len(order) // 2 :])
         floor = half_a if n_floor is None else same_n(half_a, n_floor, "the real floor (half the held-out clips)")
-        ref_features, ref_levels = {}, []
-        for rows in np.array_split(half_b, max(1, -(-len(half_b) // CHUNK))):
-            clips = np.asarray(heldout_audio[rows], np.float32)
-            ref_levels.extend(level_db(clips))
-            for name, values in clip_features(clips).items():
-                ref_features.setdefault(name, []).extend(values)
-        target = float(np.median(ref_levels))
+        ref_features, target = _features_in_chunks(heldout_audio, half_b)
         train, train_level, train_mel = _embed_in_chunks(bundle, train_audio, train_mels, device, target)
         if from_train:
             held, held_level, held_mel = train, train_level, train_mel
@@ -162,34 +156,34 @@ class Reference:
         groups = np.arange(len(train)) if train_recordings is None else np.unique(np.asarray(train_recordings),
                                                                                      return_inverse=True)[1]
         real_nearest = nearest(held_level, train_level, leave_one_out=groups if from_train else False)[0]
-        pretrained_threshold = None
-        if ref_pretrained.size:  # the same rule in the pretrained embedding, from half B: within-set near-duplicates
-            d = distances(ref_pretrained_level, _pretrained_in_chunks(train_audio, np.arange(len(train)), device, target)[1])
-            if from_train:
-                d[groups[half_b][:, None] == groups[None, :]] = np.inf
-            pretrained_threshold = float(np.percentile(d.min(1), p.copy_percentile))
+        recordings = (groups[half_b], groups) if from_train else None
+        pretrained_threshold = _pretrained_threshold(ref_pretrained_level, train_audio, recordings, device, target, p)
         copy_threshold = float(np.percentile(real_nearest, p.copy_percentile))
-        # the floor's own distinct fraction, which every set of its n is read beside
-        floor_audio = np.asarray(heldout_audio[floor], np.float32)
-        floor_level = embed(bundle, None, device, mels=at_level(bundle_mels(bundle, floor_audio), target - level_db(floor_audio),
-                                                                 bundle))  # fmt: skip
-        floor_distinct = {"in_domain": distinct_fraction(floor_level, held_level[half_b], copy_threshold, p)}
-        if ref_pretrained.size:
-            floor_distinct["pretrained"] = distinct_fraction(_pretrained_pair(floor_audio, target, device)[1],
-                                                             ref_pretrained_level, pretrained_threshold, p)  # fmt: skip
-        floor_distinct = {space: {k: d[k] for k in ("value", "low", "high", "n")} for space, d in floor_distinct.items()}
         blocks = None if clip_samples is None else mel_blocks(np.zeros((1, clip_samples), np.float32), bundle).shape[-1]
         held_groups = groups if from_train else np.zeros(0, int)
         mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, held_groups, p)
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
         probs = probabilities(bundle, held[half_b], device)
-        return cls(train, train_level, held[half_b], held_level[half_b], ref_features,
-                   floor_audio, target, copy_threshold, real_nearest, train_mel, held_mel, held_groups,
-                   mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train),
-                   np.zeros((0, 0)) if probs is None else probs, p, ref_pretrained, ref_pretrained_level,
-                   None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train,
-                   pretrained_threshold, floor_distinct)  # fmt: skip
+        ref = cls(train, train_level, held[half_b], held_level[half_b], ref_features,
+                  np.asarray(heldout_audio[floor], np.float32), target, copy_threshold, real_nearest, train_mel, held_mel,
+                  held_groups, mel_threshold, blocks, km.cluster_centers_, np.bincount(km.labels_, minlength=k) / len(train),
+                  np.zeros((0, 0)) if probs is None else probs, p, ref_pretrained, ref_pretrained_level,
+                  None if heldout_labels is None else [str(heldout_labels[i]) for i in half_b], device, from_train,
+                  pretrained_threshold)  # fmt: skip
+        ref.floor_distinct = ref._floor_distinct(bundle)
+        return ref
+
+    def _floor_distinct(self, bundle: dict) -> dict:
+        """The real floor's distinct fraction in each embedding, which every set of its n is read beside."""
+        audio, p = self.floor_audio, self.params
+        mels = at_level(bundle_mels(bundle, audio), self.target_db - level_db(audio), bundle)
+        level = embed(bundle, None, self.device, mels=mels)
+        found = {"in_domain": distinct_fraction(level, self.ref_level, self.copy_threshold, p)}
+        if self.ref_pretrained.size:
+            found["pretrained"] = distinct_fraction(_pretrained_pair(audio, self.target_db, self.device)[1],
+                                                    self.ref_pretrained_level, self.pretrained_copy_threshold, p)
+        return {space: {k: d[k] for k in ("value", "low", "high", "n")} for space, d in found.items()}
 
     _ARRAYS = ("train", "train_level", "ref", "ref_level", "floor_audio", "real_nearest", "train_mel", "held_mel",
                "held_groups", "centres", "real_share", "ref_probs", "ref_pretrained", "ref_pretrained_level")
@@ -235,6 +229,32 @@ def _mel_threshold(held_mel: np.ndarray, train_mel: np.ndarray, blocks: int, gro
     else:
         dist = nearest_window(held_mel[rows][..., :blocks], train_mel)[0]
     return float(np.percentile(dist, p.copy_percentile))
+
+
+def _features_in_chunks(audio, rows: np.ndarray) -> tuple[dict, float]:
+    """(clip_features of audio[rows], their median level: the level-normalised sets' target_db), CHUNK at a time."""
+    features, levels = {}, []
+    for part in np.array_split(rows, max(1, -(-len(rows) // CHUNK))):
+        clips = np.asarray(audio[part], np.float32)
+        levels.extend(level_db(clips))
+        for name, values in clip_features(clips).items():
+            features.setdefault(name, []).extend(values)
+    return features, float(np.median(levels))
+
+
+def _pretrained_threshold(ref_level: np.ndarray, train_audio, recordings, device: str, target_db: float,
+                          p: EvalParams) -> float | None:  # fmt: skip
+    """copy_threshold's rule in the pretrained embedding, from half B's near-duplicates in the training split.
+
+    ref_level: half B there, level-normalised ([0, 0]: not installed, and None returned). recordings: (half B's,
+    the training split's), when the halves come from the training split: a pair from one recording is no copy.
+    """
+    if not ref_level.size:
+        return None
+    d = distances(ref_level, _pretrained_in_chunks(train_audio, np.arange(len(train_audio)), device, target_db)[1])
+    if recordings is not None:
+        d[recordings[0][:, None] == recordings[1][None, :]] = np.inf
+    return float(np.percentile(d.min(1), p.copy_percentile))
 
 
 def _embed_in_chunks(bundle: dict, audio, mels, device: str, target_db: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -112,12 +112,47 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
     so the same inputs give the same plan, byte for byte, once a study is running.
     """
     folder = Path(folder)
-    rng = np.random.default_rng(p.seed)
     unknown = set(p.kinds) - set(KINDS)
     if unknown:
         raise StudyError(f"{folder}: unknown trial kinds {sorted(unknown)}; the kinds are {list(KINDS)}")
     if not generated or len(real) == 0:
         raise StudyError(f"{folder}: a study needs real clips and at least one generated system")
+    clips, length = _clips(real, real_categories, generated, p, real_usable)
+    held = held_plan(folder)  # a running study's key, kept
+    stimuli = _write_stimuli(folder / "stimuli", clips, held, p)
+    categories = sorted({c for c in clips["real"][1] if c})
+    plan = {
+        "dataset": dataset,
+        "params": p.to_dict(),
+        "kinds": [k for k in p.kinds if k != "category" or len(categories) >= 2],
+        "systems": list(generated),
+        "categories": categories,
+        "clip_seconds": length / SAMPLE_RATE,
+        "real_source": real_source,
+        "exclusion": {"failed_checks": p.exclude_failed_checks, "min_completed": p.exclude_min_completed,
+                      "mos_noise_max": p.mos_noise_max},  # fmt: skip
+        "order_key": (held or {}).get("order_key") or secrets.randbits(63),
+        "stimuli": stimuli,
+    }
+    held_raters = (held or {}).get("slots", [])
+    tokens = held_raters[: p.raters] + [new_token() for _ in range(p.raters - len(held_raters))]
+    plan["slots"] = tokens  # the planned raters' tokens by slot number (JSON keeps plan["raters"] sorted)
+    plan["raters"] = {token: slot_trials(plan, r) for r, token in enumerate(tokens)}
+    plan["plan_id"] = plan_id(plan)
+    check_answers_fit(folder, plan)
+    write_text(folder / "plan.json", json.dumps(plan, indent=1, sort_keys=True))
+    public = {"plan_id": plan["plan_id"], "raters": {r: [public_trial(t, plan) for t in ts] for r, ts in plan["raters"].items()}}
+    write_text(folder / "trials.js", "window.LISTENING_TRIALS = " + json.dumps(public, sort_keys=True) + ";\n")
+    write_text(folder / "index.html", render_page(plan))
+    return plan
+
+
+def _clips(real, real_categories, generated, p: StudyParams, real_usable) -> tuple[dict, int]:
+    """({system: (clips, categories or None)} with "real" and the anchors "noise" and "tones", the clips' length).
+
+    Every clip is cut to the shortest system's length; the seed picks and crops the real clips.
+    """
+    rng = np.random.default_rng(p.seed)
     length = min(min(a.shape[-1] for a, _ in generated.values()), real.shape[-1])
     usable = real_usable if real_usable is not None else [real.shape[-1]] * len(real)
     # real clips: those with the fewest padded samples first (padding is silence, and silence gives the answer)
@@ -129,11 +164,12 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
         clips[system] = (np.asarray(audio[:n, :length], np.float32), list(labels[:n]) if labels else None)
     for anchor, make in (("noise", noise_like), ("tones", tone_sweeps)):
         clips[anchor] = (make(real_clips, len(real_clips), p.seed), None)
+    return clips, length
 
-    held = held_plan(folder)  # a running study's key, kept
+
+def _write_stimuli(stimuli_dir: Path, clips: dict, held: dict | None, p: StudyParams) -> dict:
+    """Each clip as a WAV under an opaque name (a running study's own, else a new one) -> the plan's "stimuli"."""
     held_names = {(v["system"], v["clip"]): name for name, v in (held or {}).get("stimuli", {}).items()}
-    held_raters = (held or {}).get("slots", [])
-    stimuli_dir = folder / "stimuli"
     stimuli_dir.mkdir(parents=True, exist_ok=True)
     stimuli = {}
     for system, (audio, labels) in clips.items():
@@ -151,30 +187,7 @@ def build(folder: str | Path, real: np.ndarray, real_categories: list[str], gene
     for stale in stimuli_dir.glob("*.wav"):  # a former build's names
         if stale.stem not in stimuli:
             stale.unlink()
-    categories = sorted({c for c in clips["real"][1] if c})
-    plan = {
-        "dataset": dataset,
-        "params": p.to_dict(),
-        "kinds": [k for k in p.kinds if k != "category" or len(categories) >= 2],
-        "systems": list(generated),
-        "categories": categories,
-        "clip_seconds": length / SAMPLE_RATE,
-        "real_source": real_source,
-        "exclusion": {"failed_checks": p.exclude_failed_checks, "min_completed": p.exclude_min_completed,
-                      "mos_noise_max": p.mos_noise_max},  # fmt: skip
-        "order_key": (held or {}).get("order_key") or secrets.randbits(63),
-        "stimuli": stimuli,
-    }
-    tokens = held_raters[: p.raters] + [new_token() for _ in range(p.raters - len(held_raters))]
-    plan["slots"] = tokens  # the planned raters' tokens by slot number (JSON keeps plan["raters"] sorted)
-    plan["raters"] = {token: slot_trials(plan, r) for r, token in enumerate(tokens)}
-    plan["plan_id"] = plan_id(plan)
-    check_answers_fit(folder, plan)
-    write_text(folder / "plan.json", json.dumps(plan, indent=1, sort_keys=True))
-    public = {"plan_id": plan["plan_id"], "raters": {r: [public_trial(t, plan) for t in ts] for r, ts in plan["raters"].items()}}
-    write_text(folder / "trials.js", "window.LISTENING_TRIALS = " + json.dumps(public, sort_keys=True) + ";\n")
-    write_text(folder / "index.html", render_page(plan))
-    return plan
+    return stimuli
 
 
 def render_page(plan: dict) -> str:

@@ -17,6 +17,7 @@ trainer adds (`extra`: class names, the mel normalisation, the kind of network).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
@@ -202,153 +203,194 @@ def fit(build: Callable[[torch.device], torch.nn.Module], draw: Callable[[torch.
 
 
 def _fit(build, draw, model_params, diffusion_params, tp, out_path, checkpoint_dir, loss_csv, extra, rank, world, device):
-    amp = amp_dtype(tp.precision, device)
-    if tp.threads:
-        torch.set_num_threads(tp.threads)
-    log.info("training on %s, autocast %s", device, amp)
-    torch.manual_seed(tp.seed)  # the same initial weights on every rank
-    model = build(device)
-    names = [n for n, _ in model.named_parameters()]
-    params = [p for _, p in model.named_parameters()]
-    ema = [p.detach().clone() for p in params]
-    opt = optimizer(params, tp.learning_rate, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=amp == torch.float16)
-    data_gen = torch.Generator().manual_seed(tp.seed + rank)
-    noise_gen = torch.Generator(device).manual_seed(tp.seed + rank + 1_000_003)
-
-    # The loss history travels inside each checkpoint: loss_csv is a pipeline output, and Snakemake deletes it when
-    # a run is killed, so a history kept only there lost every row before the resume point (rows 10-120 of 400).
-    step, elapsed0, history, resumes, unreadable = 0, 0.0, [], 0, []
-    skipped, ck = checkpoint.newest_readable(checkpoint_dir)
-    if ck is not None:
-        unreadable = ck.get("unreadable_checkpoints", []) + [f"{p.name}: {why}" for p, why in skipped]
-        path = checkpoint_dir / f"step-{ck['step']:07d}.pt"
-        # read through the dataclasses: a field added since the checkpoint was written takes its default
-        if (type(model_params).from_dict(ck["model_params"]) != model_params
-                or type(diffusion_params).from_dict(ck["diffusion_params"]) != diffusion_params):
-            raise ValueError(f"{path} was trained with other model/diffusion params; remove it to start over")
-        if ck["step"] > tp.steps:
-            raise ValueError(f"{path} is already past the requested {tp.steps} steps: raise train.steps to at least "
-                             f"{ck['step']}, or remove {checkpoint_dir} to train from the start")
-        model.load_state_dict(ck["model"])
-        for e, name in zip(ema, names):
-            e.copy_(ck["ema"][name])
-        opt.load_state_dict(ck["optimizer"])  # the rate is set again at every step, from the params asked for now
-        scaler.load_state_dict(ck["scaler"])
-        if rank < len(ck["rng"]):  # same world size: every rank continues its own random streams
-            checkpoint.set_rng_state(ck["rng"][rank], data_gen, noise_gen)
-        step, elapsed0 = ck["step"], ck["elapsed_seconds"]
-        history, resumes = ck.get("loss_history", []), ck.get("resumes", 0) + 1
-        if rank == 0:
-            for bad, why in skipped:
-                log.warning("checkpoint %s is unreadable (%s): resuming from the one before it", bad, why)
-            log.info("resuming from %s (resume %d)", path, resumes)
-    elif skipped:  # every checkpoint there is unreadable: starting over would silently throw the run away
-        raise ValueError(f"no readable checkpoint in {checkpoint_dir} ({'; '.join(f'{p.name}: {w}' for p, w in skipped)}): "
-                         "remove that folder to train from the start")
-    if rank == 0:  # the rows up to the checkpoint; later ones are redone, so they can't repeat
-        with atomic_path(loss_csv) as tmp, open(tmp, "w", newline="") as f:
-            csv.writer(f).writerows([CSV_COLUMNS] + history)
-
-    net = model
+    run = _Run(build, model_params, diffusion_params, tp, checkpoint_dir, loss_csv, extra, rank, world, device)
+    run.resume()
+    net = run.model
     if world > 1:
-        net = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+        net = torch.nn.parallel.DistributedDataParallel(net, device_ids=[device] if device.type == "cuda" else None)
     if tp.compile == "on" or (tp.compile == "auto" and device.type == "cuda"):
         net = torch.compile(net)
-
-    def save_checkpoint():
-        states = [checkpoint.rng_state(data_gen, noise_gen)] * world
-        if world > 1:
-            dist.all_gather_object(states, states[0])
-        if rank == 0:
-            ck = {"step": step, "elapsed_seconds": elapsed0 + time.perf_counter() - t0,
-                  "model": model.state_dict(), "ema": dict(zip(names, ema)), "optimizer": opt.state_dict(),
-                  "scaler": scaler.state_dict(), "rng": states, "model_params": model_params.to_dict(),
-                  "diffusion_params": diffusion_params.to_dict(), "train_params": tp.to_dict(),
-                  "loss_history": history, "resumes": resumes, "unreadable_checkpoints": unreadable}
-            checkpoint.write(checkpoint_dir, ck)
-
-    def model_file():  # what out_path holds, and every snapshot
-        return {"model": {n: e.detach().cpu().clone() for n, e in zip(names, ema)}, "weights": "ema", "step": step,
-                "elapsed_seconds": elapsed0 + time.perf_counter() - t0, "model_params": model_params.to_dict(),
-                "diffusion_params": diffusion_params.to_dict(), "train_params": tp.to_dict(), "device": str(device),
-                "autocast": str(amp).replace("torch.", "") if amp else None, "resumes": resumes,
-                "unreadable_checkpoints": unreadable, "world_size": world} | extra
-
-    # SIGTERM only sets a flag: the loop finishes its step, checkpoints and exits cleanly
-    terminated = threading.Event()
-    in_main = threading.current_thread() is threading.main_thread()
-    old_handler = signal.signal(signal.SIGTERM, lambda *_: terminated.set()) if in_main else None
-    window, t0 = [], time.perf_counter()
-    t_window, step_window = t0, step
-    ticker = console.Ticker("training", tp.steps, done=step, quiet=rank > 0)
-    try:
-        while step < tp.steps:
-            x0, cond, crop_real = draw(data_gen)
-            # pinned first on CUDA: a non_blocking copy from pageable memory is a blocking one after all
-            x0, cond, crop_real = (None if t is None else (t.pin_memory() if device.type == "cuda" else t)
-                                   .to(device, non_blocking=True) for t in (x0, cond, crop_real))
-            scored = mean_scored(crop_real, x0.numel(), device, x0[0, ..., 0].numel()) if world > 1 else None
-
-            for group in opt.param_groups:
-                group["lr"] = learning_rate_at(tp, step)
-            with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-                loss = diffusion.loss(net, x0, cond, diffusion_params, noise_gen, crop_real, scored, tp.min_snr_gamma)
-            opt.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(opt)
-            torch.nn.utils.clip_grad_norm_(params, tp.grad_clip)
-            scaler.step(opt)
-            scaler.update()
-            # short runs would otherwise end with mostly the random initial weights in the EMA
-            update_ema(ema, params, min(tp.ema_decay, (1 + step) / (10 + step)))
-            step += 1
-            window.append(loss.detach())  # no .item() per step: keeps a GPU from waiting on the host
-
-            at_checkpoint = step % tp.checkpoint_every == 0 or step == tp.steps
-            at_snapshot = tp.snapshot_every and step % tp.snapshot_every == 0
-            at_row = at_checkpoint or at_snapshot or step % tp.log_every == 0
-            stop = terminated.is_set()
-            if world > 1:  # all ranks must stop at the same step, so they decide together, at rows only
-                flag = torch.tensor([float(stop)], device=device)
-                if at_row:
-                    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-                stop = at_row and flag.item() > 0
+    with _sigterm_sets_flag() as terminated:
+        run.start_clock()
+        while run.step < tp.steps:
+            run.train_step(net, draw(run.data_gen))
+            at_checkpoint = run.step % tp.checkpoint_every == 0 or run.step == tp.steps
+            at_snapshot = tp.snapshot_every and run.step % tp.snapshot_every == 0
+            at_row = at_checkpoint or at_snapshot or run.step % tp.log_every == 0
+            stop = run.stops(terminated.is_set(), at_row)
             if not (at_row or stop):
                 continue
-
-            losses = torch.stack(window).float()
-            if world > 1:  # the mean over ranks; a NaN on any rank shows on all, so all of them raise
-                dist.all_reduce(losses)
-                losses /= world
-            losses = losses.cpu()
-            bad = (~torch.isfinite(losses)).nonzero()
-            if len(bad):  # raised before any checkpoint of this state: the last good one stays newest
-                first = step - len(window) + 1 + int(bad[0])
-                raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}: lower "
-                                         "train.learning_rate or train.grad_clip and run again (a new run; "
-                                         f"{checkpoint_dir} keeps this one's last good state)")
-            now = time.perf_counter()
-            rate, mean = (step - step_window) / (now - t_window), float(losses.mean())
-            if rank == 0:
-                history.append([str(step), f"{mean:.6g}", f"{rate:.4g}", f"{elapsed0 + now - t0:.2f}"])
-                with open(loss_csv, "a", newline="") as f:
-                    csv.writer(f).writerow(history[-1])
-                log.info("step %d  loss %.4f  %.2f steps/s", step, mean, rate)
-                ticker(step, loss=mean)
-            window, t_window, step_window = [], now, step
+            run.write_row()
             if at_snapshot and rank == 0:  # before the checkpoint: a crash between the two redoes it
-                checkpoint.write(checkpoint_dir / "snapshots", model_file(), keep=None)
+                checkpoint.write(checkpoint_dir / "snapshots", run.model_file(), keep=None)
             if at_checkpoint or stop:
-                save_checkpoint()
+                run.save_checkpoint()
             if stop:
                 raise Terminated(128 + signal.SIGTERM)
+    if rank == 0:
+        with atomic_path(out_path) as tmp:
+            torch.save(run.model_file(), tmp)
+    if world > 1:
+        dist.barrier()  # nobody leaves (and tears the group down) before rank 0 has written the model
+
+
+@contextlib.contextmanager
+def _sigterm_sets_flag():
+    """SIGTERM, while training, only sets the flag this yields: the loop finishes its step, checkpoints, exits."""
+    terminated = threading.Event()
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set from there
+    old_handler = signal.signal(signal.SIGTERM, lambda *_: terminated.set()) if in_main else None
+    try:
+        yield terminated
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_handler)
 
-    if rank == 0:
-        with atomic_path(out_path) as tmp:
-            torch.save(model_file(), tmp)
-    if world > 1:
-        dist.barrier()  # nobody leaves (and tears the group down) before rank 0 has written the model
+
+class _Run:
+    """One rank's training: all that a checkpoint holds, and the losses since the last row with their clock."""
+
+    def __init__(self, build, model_params, diffusion_params, tp, checkpoint_dir, loss_csv, extra, rank, world, device):
+        self.model_params, self.diffusion_params, self.tp, self.extra = model_params, diffusion_params, tp, extra
+        self.checkpoint_dir, self.loss_csv = checkpoint_dir, loss_csv
+        self.rank, self.world, self.device = rank, world, device
+        self.amp = amp_dtype(tp.precision, device)
+        if tp.threads:
+            torch.set_num_threads(tp.threads)
+        log.info("training on %s, autocast %s", device, self.amp)
+        torch.manual_seed(tp.seed)  # the same initial weights on every rank
+        self.model = build(device)
+        self.names = [n for n, _ in self.model.named_parameters()]
+        self.params = [p for _, p in self.model.named_parameters()]
+        self.ema = [p.detach().clone() for p in self.params]
+        self.opt = optimizer(self.params, tp.learning_rate, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp == torch.float16)
+        self.data_gen = torch.Generator().manual_seed(tp.seed + rank)
+        self.noise_gen = torch.Generator(device).manual_seed(tp.seed + rank + 1_000_003)
+        self.step, self.elapsed0, self.history, self.resumes, self.unreadable = 0, 0.0, [], 0, []
+
+    def resume(self) -> None:
+        """Continue from the newest readable checkpoint, if there is one; loss_csv then holds its history.
+
+        The loss history travels inside each checkpoint: loss_csv is a pipeline output, and Snakemake deletes it when
+        a run is killed, so a history kept only there lost every row before the resume point (rows 10-120 of 400).
+        """
+        skipped, ck = checkpoint.newest_readable(self.checkpoint_dir)
+        if ck is not None:
+            self._restore(ck, skipped)
+        elif skipped:  # every checkpoint there is unreadable: starting over would silently throw the run away
+            why = "; ".join(f"{p.name}: {w}" for p, w in skipped)
+            raise ValueError(f"no readable checkpoint in {self.checkpoint_dir} ({why}): "
+                             "remove that folder to train from the start")
+        if self.rank == 0:  # the rows up to the checkpoint; later ones are redone, so they can't repeat
+            with atomic_path(self.loss_csv) as tmp, open(tmp, "w", newline="") as f:
+                csv.writer(f).writerows([CSV_COLUMNS] + self.history)
+
+    def _restore(self, ck: dict, skipped: list) -> None:
+        path = self.checkpoint_dir / f"step-{ck['step']:07d}.pt"
+        self.unreadable = ck.get("unreadable_checkpoints", []) + [f"{p.name}: {why}" for p, why in skipped]
+        # read through the dataclasses: a field added since the checkpoint was written takes its default
+        if (type(self.model_params).from_dict(ck["model_params"]) != self.model_params
+                or type(self.diffusion_params).from_dict(ck["diffusion_params"]) != self.diffusion_params):
+            raise ValueError(f"{path} was trained with other model/diffusion params; remove it to start over")
+        if ck["step"] > self.tp.steps:
+            raise ValueError(f"{path} is already past the requested {self.tp.steps} steps: raise train.steps to at "
+                             f"least {ck['step']}, or remove {self.checkpoint_dir} to train from the start")
+        self.model.load_state_dict(ck["model"])
+        for e, name in zip(self.ema, self.names):
+            e.copy_(ck["ema"][name])
+        self.opt.load_state_dict(ck["optimizer"])  # the rate is set again at every step, from the params asked for now
+        self.scaler.load_state_dict(ck["scaler"])
+        if self.rank < len(ck["rng"]):  # same world size: every rank continues its own random streams
+            checkpoint.set_rng_state(ck["rng"][self.rank], self.data_gen, self.noise_gen)
+        self.step, self.elapsed0 = ck["step"], ck["elapsed_seconds"]
+        self.history, self.resumes = ck.get("loss_history", []), ck.get("resumes", 0) + 1
+        if self.rank == 0:
+            for bad, why in skipped:
+                log.warning("checkpoint %s is unreadable (%s): resuming from the one before it", bad, why)
+            log.info("resuming from %s (resume %d)", path, self.resumes)
+
+    def start_clock(self) -> None:
+        """The training time and the console's progress count from here; a resumed run's add to its checkpoint's."""
+        self.window, self.t0 = [], time.perf_counter()
+        self.t_window, self.step_window = self.t0, self.step
+        self.ticker = console.Ticker("training", self.tp.steps, done=self.step, quiet=self.rank > 0)
+
+    def train_step(self, net, batch: Batch) -> None:
+        """One optimizer step on `batch`, through `net` (the model, maybe wrapped by DDP and compiled), then the EMA."""
+        tp, device = self.tp, self.device
+        # pinned first on CUDA: a non_blocking copy from pageable memory is a blocking one after all
+        x0, cond, crop_real = (None if t is None else (t.pin_memory() if device.type == "cuda" else t)
+                               .to(device, non_blocking=True) for t in batch)
+        scored = mean_scored(crop_real, x0.numel(), device, x0[0, ..., 0].numel()) if self.world > 1 else None
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate_at(tp, self.step)
+        with torch.autocast(device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            loss = diffusion.loss(net, x0, cond, self.diffusion_params, self.noise_gen, crop_real, scored,
+                                  tp.min_snr_gamma)
+        self.opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        torch.nn.utils.clip_grad_norm_(self.params, tp.grad_clip)
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        # short runs would otherwise end with mostly the random initial weights in the EMA
+        update_ema(self.ema, self.params, min(tp.ema_decay, (1 + self.step) / (10 + self.step)))
+        self.step += 1
+        self.window.append(loss.detach())  # no .item() per step: keeps a GPU from waiting on the host
+
+    def stops(self, asked: bool, at_row: bool) -> bool:
+        """Whether the run stops after this step, SIGTERM having `asked` it to here (or on another rank)."""
+        if self.world == 1:
+            return asked
+        if not at_row:  # all ranks must stop at the same step, so they decide together, at rows only
+            return False
+        flag = torch.tensor([float(asked)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return flag.item() > 0
+
+    def write_row(self) -> None:
+        """The window's mean loss over the ranks as a loss-CSV row, a log line and the console's progress."""
+        losses = torch.stack(self.window).float()
+        if self.world > 1:  # the mean over ranks; a NaN on any rank shows on all, so all of them raise
+            dist.all_reduce(losses)
+            losses /= self.world
+        losses = losses.cpu()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):  # raised before any checkpoint of this state: the last good one stays newest
+            first = self.step - len(self.window) + 1 + int(bad[0])
+            raise FloatingPointError(f"training loss became {losses[bad[0]].item()} at step {first}: lower "
+                                     "train.learning_rate or train.grad_clip and run again (a new run; "
+                                     f"{self.checkpoint_dir} keeps this one's last good state)")
+        now = time.perf_counter()
+        rate, mean = (self.step - self.step_window) / (now - self.t_window), float(losses.mean())
+        if self.rank == 0:
+            self.history.append([str(self.step), f"{mean:.6g}", f"{rate:.4g}", f"{self.elapsed0 + now - self.t0:.2f}"])
+            with open(self.loss_csv, "a", newline="") as f:
+                csv.writer(f).writerow(self.history[-1])
+            log.info("step %d  loss %.4f  %.2f steps/s", self.step, mean, rate)
+            self.ticker(self.step, loss=mean)
+        self.window, self.t_window, self.step_window = [], now, self.step
+
+    def save_checkpoint(self) -> None:
+        """A checkpoint of this step: every rank's random streams, gathered, and the rest, written by rank 0."""
+        states = [checkpoint.rng_state(self.data_gen, self.noise_gen)] * self.world
+        if self.world > 1:
+            dist.all_gather_object(states, states[0])
+        if self.rank == 0:
+            checkpoint.write(self.checkpoint_dir, {
+                "step": self.step, "elapsed_seconds": self.elapsed0 + time.perf_counter() - self.t0,
+                "model": self.model.state_dict(), "ema": dict(zip(self.names, self.ema)),
+                "optimizer": self.opt.state_dict(), "scaler": self.scaler.state_dict(), "rng": states,
+                "model_params": self.model_params.to_dict(), "diffusion_params": self.diffusion_params.to_dict(),
+                "train_params": self.tp.to_dict(), "loss_history": self.history, "resumes": self.resumes,
+                "unreadable_checkpoints": self.unreadable})
+
+    def model_file(self) -> dict:
+        """What out_path holds, and every snapshot: the EMA weights and how they were made."""
+        amp = str(self.amp).replace("torch.", "") if self.amp else None
+        return {"model": {n: e.detach().cpu().clone() for n, e in zip(self.names, self.ema)}, "weights": "ema",
+                "step": self.step, "elapsed_seconds": self.elapsed0 + time.perf_counter() - self.t0,
+                "model_params": self.model_params.to_dict(), "diffusion_params": self.diffusion_params.to_dict(),
+                "train_params": self.tp.to_dict(), "device": str(self.device), "autocast": amp, "resumes": self.resumes,
+                "unreadable_checkpoints": self.unreadable, "world_size": self.world} | self.extra
