@@ -6,7 +6,7 @@
 import numpy as np
 import pytest
 
-from cry_diffusion import SAMPLE_RATE, collapse, distances, evaluate
+from cry_diffusion import SAMPLE_RATE, collapse, copies, distances, evaluate
 from cry_diffusion.embedding import EmbeddingParams, classify, embed, train_embedding
 from cry_diffusion.features import clip_features, features_of, wasserstein
 
@@ -456,8 +456,8 @@ def test_the_copy_space_is_clamped_25_db_below_each_peak():
     from cry_diffusion.embedding import bundle_mels
 
     peak = bundle_mels(bundle, clip).max()  # natural-log magnitudes: 20 dB is ln(10)
-    floor_db = 20 * (peak - evaluate.mel_blocks(clip, bundle).min()) / np.log(10)  # the silent blocks sit on the clamp
-    assert floor_db == pytest.approx(evaluate.MEL_RANGE_DB, abs=1e-3), floor_db
+    floor_db = 20 * (peak - copies.mel_blocks(clip, bundle).min()) / np.log(10)  # the silent blocks sit on the clamp
+    assert floor_db == pytest.approx(copies.MEL_RANGE_DB, abs=1e-3), floor_db
 
 
 @pytest.mark.slow

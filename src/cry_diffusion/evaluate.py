@@ -3,7 +3,7 @@
 Every set -- generated at one step count, or a reference (real held-out clips,
 Gaussian noise, tone sweeps) -- is scored by the same function against the same
 real reference, so the real floor and the noise ceiling sit beside each number.
-Here the clips are embedded and searched for copies; the distances between embedded
+Here the clips are embedded and searched for copies (cry_diffusion.copies); the distances between embedded
 sets are cry_diffusion.distances, the classifier's scores cry_diffusion.classifier_scores.
 
     from cry_diffusion import evaluate
@@ -22,6 +22,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from . import SAMPLE_RATE, pretrained
+from .copies import mel_blocks, mel_copy_threshold, nearest_window
 from .atomic import atomic_path
 from .classifier_scores import class_scores
 from .distances import EvalParams, distances, distinct_fraction, fad, kid, ndb, nearest, pairwise_mean, prdc
@@ -30,56 +31,10 @@ from .features import FEATURES, clip_features, level_db, wasserstein
 from .mel import MelParams
 from .runtime import resolve_device
 
-MEL_POOL = 4  # log-mel frames averaged into one block for the copy check (40 ms at a 10 ms hop)
-MEL_RANGE_DB = 25  # each clip's log-mel clamped to this far below its loudest cell (why: mel_blocks)
-
-
-def mel_blocks(audio: np.ndarray | None, bundle: dict, mels: np.ndarray | None = None) -> np.ndarray:
-    """Clips -> log-mels in a space the classifier never saw, for the copy check: [N, n_mels, blocks] float32.
-
-    Each clip's log-mel is clamped to MEL_RANGE_DB below its own peak (so the floor moves
-    with the clip's level), then averaged over MEL_POOL frames: a copy with noise
-    added at 30 dB SNR otherwise differs most in its quiet gaps, where the log of
-    near-silence swings widely (measured on synthetic cries: near copies sat above the
-    threshold with no clamp, and at a quarter of it with 25 dB).
-    """
-    mels = bundle_mels(bundle, audio, mels)
-    mels = np.maximum(mels, mels.max(axis=(1, 2), keepdims=True) - MEL_RANGE_DB * np.log(10) / 20)  # magnitudes: dB/20
-    blocks = max(1, mels.shape[-1] // MEL_POOL)
-    return mels[..., : blocks * MEL_POOL].reshape(*mels.shape[:2], blocks, -1).mean(-1).astype(np.float32)
-
-
 def at_level(mels: np.ndarray, gain_db: np.ndarray, bundle: dict) -> np.ndarray:
     """Log-mels of the same clips played gain_db [N] louder: a shift of the log magnitude, floored as log_mel floors it."""
     floor = np.log(MelParams.from_dict(bundle["mel_params"]).floor)
     return np.maximum(mels + (np.asarray(gain_db, np.float32) * np.log(10) / 20)[:, None, None], floor).astype(np.float32)
-
-
-def nearest_window(query: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For each query clip [n_mels, b]: the RMS log-mel difference to, and index of, the closest same-length window
-    of any reference clip [n_mels, B] (every offset). A query longer than the references is cut to their length.
-
-    Training draws random crops, so a memorised clip can be any stretch of a training
-    segment: whole-clip distances would miss it. RMS per cell keeps lengths comparable. The
-    difference's mean over the cells is taken out (a gain is a constant shift of a log-mel),
-    so a copy played louder or quieter is as close as the copy itself: with it left in, exact
-    copies at -3.5 to -12 dB were missed every time.
-    """
-    from numpy.lib.stride_tricks import sliding_window_view
-
-    b = min(query.shape[-1], ref.shape[-1])
-    q = query[..., :b].astype(np.float64)
-    windows = sliding_window_view(ref, b, axis=-1)  # [N, n_mels, offsets, b], a view
-    best, index = np.full(len(q), np.inf), np.zeros(len(q), int)
-    for i in range(len(ref)):  # one reference clip at a time: memory stays at one clip's windows
-        w = windows[i].astype(np.float64)
-        dot = np.einsum("qmb,mob->qo", q, w)
-        sq = (q**2).sum((1, 2))[:, None] + (w**2).sum((0, 2))[None, :] - 2 * dot
-        offset = (q.sum((1, 2))[:, None] - w.sum((0, 2))[None, :]) / q[0].size  # the mean difference: a gain
-        d = np.sqrt(np.clip(sq / q[0].size - offset**2, 0, None).min(1))
-        closer = d < best
-        best[closer], index[closer] = d[closer], i
-    return best, index
 
 
 @dataclass
@@ -161,7 +116,7 @@ class Reference:
         copy_threshold = float(np.percentile(real_nearest, p.copy_percentile))
         blocks = None if clip_samples is None else mel_blocks(np.zeros((1, clip_samples), np.float32), bundle).shape[-1]
         held_groups = groups if from_train else np.zeros(0, int)
-        mel_threshold = None if blocks is None else _mel_threshold(held_mel, train_mel, blocks, held_groups, p)
+        mel_threshold = None if blocks is None else mel_copy_threshold(held_mel, train_mel, blocks, held_groups, p)
         k = max(1, min(p.ndb_bins, len(train) // 5))
         km = KMeans(k, n_init=4, random_state=p.seed).fit(train)
         probs = probabilities(bundle, held[half_b], device)
@@ -208,29 +163,6 @@ class Reference:
 
 
 CHUNK = 256  # clips per pass when building a reference: memory holds one chunk's log-mels, whatever the corpus
-THRESHOLD_CLIPS = 128  # held-out clips the log-mel copy threshold is drawn from: each searches the whole training split
-
-
-def _mel_threshold(held_mel: np.ndarray, train_mel: np.ndarray, blocks: int, groups: np.ndarray, p: EvalParams) -> float:
-    """copy_percentile of held-out clips' distances (cut to `blocks`) to every window of the training split.
-
-    groups: when held_mel is the training split itself, each row's recording: a row's search
-    skips every clip of its own recording. Empty: held_mel is held out, nothing to skip.
-    """
-    rows = np.arange(len(held_mel))
-    if len(rows) > THRESHOLD_CLIPS:
-        rows = np.sort(np.random.default_rng(p.seed).choice(rows, THRESHOLD_CLIPS, replace=False))
-    if len(groups):
-        dist = []
-        for i in rows:
-            others = train_mel[groups != groups[i]]
-            dist.append(nearest_window(held_mel[[i], :, :blocks], others)[0][0] if len(others) else np.inf)
-        dist = np.array(dist)
-    else:
-        dist = nearest_window(held_mel[rows][..., :blocks], train_mel)[0]
-    return float(np.percentile(dist, p.copy_percentile))
-
-
 def _features_in_chunks(audio, rows: np.ndarray) -> tuple[dict, float]:
     """(clip_features of audio[rows], their median level: the level-normalised sets' target_db), CHUNK at a time."""
     features, levels = {}, []
@@ -327,7 +259,7 @@ def score(r: Reference, bundle: dict, audio: np.ndarray, labels: list[str] | Non
     mel_dist, mel_idx = nearest_window(blocks, r.train_mel)
     mel_threshold = r.mel_copy_threshold
     if r.mel_copy_blocks != blocks.shape[-1]:  # clips of another length than the reference was built for
-        mel_threshold = _mel_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.held_groups, r.params)
+        mel_threshold = mel_copy_threshold(r.held_mel, r.train_mel, blocks.shape[-1], r.held_groups, r.params)
     predicted = classify(bundle, None, r.device, mels=mels) if labels else None
     probs = probabilities(bundle, e, r.device)
     return {
