@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.ticker import NullFormatter
 
-from .atomic import atomic_path
 from .features import FEATURES, finite
-from .plots import mel_grid, plt
+from .plots import mel_grid, plt, save
 
 # Reference sets as every figure draws them: the floor in green, the ceilings in red and grey.
 REFERENCE_STYLE = {"real": ("real vs real", "tab:green"), "noise": ("Gaussian noise", "tab:red"),
@@ -23,13 +22,7 @@ REFERENCE_STYLE = {"real": ("real vs real", "tab:green"), "noise": ("Gaussian no
 def save_both(fig, stem: str | Path) -> list[Path]:
     """PNG for the report, PDF for the paper, from one figure (closed afterwards)."""
     paths = [Path(stem).with_suffix(".png"), Path(stem).with_suffix(".pdf")]
-    for path in paths:
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        # the layout the PNG was drawn with, kept for the PDF: constrained layout would solve it again at every draw,
-        # and on the 30-panel quality figure that was most of its time
-        fig.set_layout_engine("none")
-    plt.close(fig)
+    save(fig, *paths)
     return paths
 
 

@@ -19,9 +19,14 @@ from .atomic import atomic_path  # noqa: E402
 from .mel import MelParams  # noqa: E402
 
 
-def save(fig, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
+def save(fig, *paths: str | Path) -> None:
+    """The figure written to each path (PNG, PDF: by the suffix), then closed."""
+    for path in paths:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight")
+        # the layout the first file was drawn with, kept for the next: constrained layout would solve it again at
+        # every draw, and on the 30-panel quality figure that was most of its time
+        fig.set_layout_engine("none")
     plt.close(fig)
 
 

@@ -20,7 +20,7 @@ import re
 import jsonschema
 import yaml
 
-from . import generator
+from . import SAMPLE_RATE, generator
 from .annotations import TableError, TableFormat, read_table
 
 
@@ -96,7 +96,7 @@ def check(config: dict) -> None:
                 _check_pattern(f"{key}.{part}", ds[part], part)
         _check_tables(key, ds)
     mel = config["mel"]
-    if mel["win_ms"] * 16 > mel["n_fft"]:
+    if mel["win_ms"] * SAMPLE_RATE / 1000 > mel["n_fft"]:
         raise ConfigError(f"mel.n_fft: {mel['n_fft']} is shorter than the {mel['win_ms']} ms window")
     _check_schedules(config)
     if not any(ds["enabled"] for ds in config["datasets"].values()):
