@@ -5,11 +5,13 @@ of it and says whether the script's hash must move. tests/test_workflow.py check
 real workflow, through whole runs.
 """
 
+import json
 import os
 import textwrap
 
 import pytest
 
+from cry_diffusion import rerun_keys
 from cry_diffusion.rerun_keys import code_hash, corpus_listing, library_modules
 
 FILES = {
@@ -98,6 +100,37 @@ def test_package_files_a_rule_reads_are_hashed_byte_for_byte(tree):
     assert before != code_hash(script, library)
     edit(library / "templates" / "page.html.j2", "<p>", "<p class=x>")
     assert code_hash(script, library, ["templates/page.html.j2"]) != before
+
+
+def test_a_kept_hash_is_read_until_any_code_it_could_reach_changes(tree, tmp_path):
+    """The cache (what a Snakemake command reads instead of parsing the library again) is keyed by every byte the
+    hash could depend on: a module edit, a script edit or a template edit each makes a new one, equal to a fresh hash."""
+    script, library = tree
+    cache = tmp_path / "cache" / "code_hashes.json"
+    fresh = lambda: code_hash(script, library, ["templates/page.html.j2"])  # noqa: E731
+    assert code_hash(script, library, ["templates/page.html.j2"], cache) == fresh()
+    kept = json.loads(cache.read_text())
+    [key] = kept["hashes"]
+    kept["hashes"][key] = "read from the cache"
+    cache.write_text(json.dumps(kept))
+    rerun_keys._stored.cache_clear()  # as a new process
+    assert code_hash(script, library, ["templates/page.html.j2"], cache) == "read from the cache"
+    for path, old, new in ((library / "c.py", "VALUE = 1", "VALUE = 2"), (script, "twice(3)", "twice(4)"),
+                           (library / "templates" / "page.html.j2", "<p>", "<div>")):
+        edit(path, old, new)
+        rerun_keys._stored.cache_clear()
+        assert code_hash(script, library, ["templates/page.html.j2"], cache) == fresh() != "read from the cache"
+    assert len(json.loads(cache.read_text())["hashes"]) == 1  # only the code as it now is
+
+
+def test_an_unreadable_cache_is_made_again(tree, tmp_path):
+    script, library = tree
+    cache = tmp_path / "code_hashes.json"
+    for text in ("{not json", '["a list"]', '{"library": "another state", "hashes": {"stage.py x": "stale"}}'):
+        cache.write_text(text)
+        rerun_keys._stored.cache_clear()
+        assert code_hash(script, library, cache=cache) == code_hash(script, library)
+        assert json.loads(cache.read_text())["hashes"]  # written anew
 
 
 def folder_dataset(root):

@@ -66,7 +66,10 @@ def run(slurm, tmp_path_factory):
     proc = snakemake(slurm, repo, *README, *QUICK, timeout=420)
     log = proc.stdout + proc.stderr
     jobs = {slurm_id: rule for _, slurm_id, rule in SUBMITTED.findall(log)}
-    accounting = slurm.run("sacct", "-X", "-P", "-n", "-o", "JobIDRaw,State,Partition,AllocTRES,ExitCode").stdout
+    # every job of this cluster's life: without --starttime, sacct lists only those since midnight, and a run that
+    # crossed it lost its first jobs
+    accounting = slurm.run("sacct", "-X", "-P", "-n", "--starttime", "now-2days",
+                           "-o", "JobIDRaw,State,Partition,AllocTRES,ExitCode").stdout
     return repo, log, jobs, {line.split("|")[0]: line.split("|") for line in accounting.splitlines()}
 
 

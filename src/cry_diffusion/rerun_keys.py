@@ -16,13 +16,16 @@ docstring or the layout reruns nothing.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 from .annotations import TableFormat, read_table
+from .atomic import write_text
 from .workflow_config import listing_path
 
 PACKAGE = "cry_diffusion"
@@ -71,9 +74,51 @@ def library_modules(script: Path, library: Path) -> list[Path]:
     return sorted(seen)
 
 
-def code_hash(script: Path, library: Path, files: Iterable[str] = ()) -> str:
+def code_hash(script: Path, library: Path, files: Iterable[str] = (), cache: Path | None = None) -> str:
     """Hash of the library code `script` runs (library_modules), plus other package files it reads (templates,
-    by their path inside `library`): editing any of it reruns the rule and what follows, and nothing else."""
+    by their path inside `library`): editing any of it reruns the rule and what follows, and nothing else.
+
+    cache: a JSON file that keeps the hashes by the bytes of the script, of every module of the library and of
+    `files`. Parsing the library is most of the time Snakemake takes to read the workflow, which it does at
+    every command and twice for every cluster job; with the code unchanged, a hash is read instead. Any edit
+    misses, and the file then keeps only the hashes of the code as it now is.
+    """
+    files = tuple(files)
+    if cache is None:
+        return _code_hash(script, library, files)
+    read = hashlib.sha256(script.read_bytes())
+    for name in files:
+        read.update(f"\0{name}\0".encode() + (library / name).read_bytes())
+    key, stored = f"{script.name} {read.hexdigest()[:16]}", _stored(cache, _library_state(library))
+    if key not in stored:
+        for stale in [k for k in stored if k.split(" ")[0] == script.name]:  # the script as it was
+            del stored[stale]
+        stored[key] = _code_hash(script, library, files)
+        with contextlib.suppress(OSError):  # a folder we may not write to: the hash is still right, only not kept
+            write_text(cache, json.dumps({"library": _library_state(library), "hashes": stored}, indent=0, sort_keys=True))
+    return stored[key]
+
+
+def _library_state(library: Path) -> str:
+    """A hash of every module's bytes (a few milliseconds: read at every call, so an edit is never missed)."""
+    digest = hashlib.sha256()
+    for source in sorted(library.glob("*.py")):
+        digest.update(source.name.encode() + b"\0" + source.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@functools.cache
+def _stored(cache: Path, state: str) -> dict[str, str]:
+    """The cache's hashes, where they were made from this state of the library (an unreadable file keeps none);
+    read once per state, and added to as hashes are made."""
+    try:
+        kept = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+    return dict(kept["hashes"]) if isinstance(kept, dict) and kept.get("library") == state else {}
+
+
+def _code_hash(script: Path, library: Path, files: tuple[str, ...]) -> str:
     digest = hashlib.sha256()
     for source in library_modules(script, library):
         digest.update(f"{source.name}\0{_module(source, library)[1]}\0".encode())
