@@ -126,7 +126,9 @@ def test_a_kept_hash_is_read_until_any_code_it_could_reach_changes(tree, tmp_pat
 def test_an_unreadable_cache_is_made_again(tree, tmp_path):
     script, library = tree
     cache = tmp_path / "code_hashes.json"
-    for text in ("{not json", '["a list"]', '{"library": "another state", "hashes": {"stage.py x": "stale"}}'):
+    state = rerun_keys._library_state(library)
+    for text in ("{not json", '["a list"]', '{"library": "another state", "hashes": {"stage.py x": "stale"}}',
+                 f'{{"library": "{state}", "hashes": 5}}', f'{{"library": "{state}"}}'):
         cache.write_text(text)
         rerun_keys._stored.cache_clear()
         assert code_hash(script, library, cache=cache) == code_hash(script, library)

@@ -113,9 +113,9 @@ def _stored(cache: Path, state: str) -> dict[str, str]:
     read once per state, and added to as hashes are made."""
     try:
         kept = json.loads(cache.read_text())
-    except (OSError, ValueError):
+        return {str(k): str(v) for k, v in kept["hashes"].items()} if kept["library"] == state else {}
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none there, cut short, or not ours
         return {}
-    return dict(kept["hashes"]) if isinstance(kept, dict) and kept.get("library") == state else {}
 
 
 def _code_hash(script: Path, library: Path, files: tuple[str, ...]) -> str:
