@@ -79,8 +79,8 @@ def code_hash(script: Path, library: Path, files: Iterable[str] = (), cache: Pat
     by their path inside `library`): editing any of it reruns the rule and what follows, and nothing else.
 
     cache: a JSON file that keeps the hashes by the bytes of the script, of every module of the library and of
-    `files`. Parsing the library is most of the time Snakemake takes to read the workflow, which it does at
-    every command and twice for every cluster job; with the code unchanged, a hash is read instead. Any edit
+    `files`. Parsing the library was a quarter of the time Snakemake takes to read the workflow, which it does
+    at every command and twice for every cluster job; with the code unchanged, a hash is read instead. Any edit
     misses, and the file then keeps only the hashes of the code as it now is.
     """
     files = tuple(files)
@@ -89,13 +89,14 @@ def code_hash(script: Path, library: Path, files: Iterable[str] = (), cache: Pat
     read = hashlib.sha256(script.read_bytes())
     for name in files:
         read.update(f"\0{name}\0".encode() + (library / name).read_bytes())
-    key, stored = f"{script.name} {read.hexdigest()[:16]}", _stored(cache, _library_state(library))
+    state = _library_state(library)
+    key, stored = f"{script.name} {read.hexdigest()[:16]}", _stored(cache, state)
     if key not in stored:
         for stale in [k for k in stored if k.split(" ")[0] == script.name]:  # the script as it was
             del stored[stale]
         stored[key] = _code_hash(script, library, files)
         with contextlib.suppress(OSError):  # a folder we may not write to: the hash is still right, only not kept
-            write_text(cache, json.dumps({"library": _library_state(library), "hashes": stored}, indent=0, sort_keys=True))
+            write_text(cache, json.dumps({"library": state, "hashes": stored}, indent=0, sort_keys=True))
     return stored[key]
 
 

@@ -81,15 +81,15 @@ wildcard_constraints:
     vocoder="|".join(VOCODERS) or "none",
 
 
+# kept beside Snakemake's own records in the working folder: a command with the code unchanged reads its hashes
+CODE_HASHES = Path(".snakemake", "cry_diffusion", "code_hashes.json").absolute()
+
+
 def code_hash(script, *files):
     """A rule's `code` param: the hash of the library code workflow/scripts/`script` runs, and of the package
     `files` it reads (cry_diffusion.rerun_keys)."""
     return rerun_keys.code_hash(Path(workflow.basedir) / "workflow" / "scripts" / script,
                                Path(workflow.basedir) / "src" / "cry_diffusion", files, CODE_HASHES)  # fmt: skip
-
-
-# kept beside Snakemake's own records in the working folder: a command with the code unchanged reads its hashes
-CODE_HASHES = Path(".snakemake", "cry_diffusion", "code_hashes.json").absolute()
 
 
 # --- does synthetic data help? (workflow/rules/utility.smk, cry_diffusion.utility) ---
