@@ -79,7 +79,7 @@ def code_hash(script: Path, library: Path, files: Iterable[str] = (), cache: Pat
     by their path inside `library`): editing any of it reruns the rule and what follows, and nothing else.
 
     cache: a JSON file that keeps the hashes by the bytes of the script, of every module of the library and of
-    `files`. Parsing the library was a quarter of the time Snakemake takes to read the workflow, which it does
+    `files`. Parsing the library was a fifth of the time Snakemake takes to read the workflow, which it does
     at every command and twice for every cluster job; with the code unchanged, a hash is read instead. Any edit
     misses, and the file then keeps only the hashes of the code as it now is.
     """
