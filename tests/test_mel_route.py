@@ -56,7 +56,9 @@ def test_a_tiny_prior_draws_each_category_s_stripe_at_its_band(tmp_path):
                 tmp_path / "ck", TINY_PRIOR, {"prediction": "v"},
                 {"steps": 300, "batch_size": 8, "learning_rate": 3e-3, "checkpoint_every": 300, "log_every": 50,
                  "label_drop": 0.1}, {})  # fmt: skip
-    mels, info = mel_prior.generate(tmp_path / "prior.pt", 8, 0.5, 25, labels="each", guidance_scale=2.0, device="cpu")
+    # the full chain: with a 25-step schedule, 8 of 16 pairs of training and sampling seeds put a mel 2 or 3 bands
+    # off on an Intel Xeon (AVX-512); with the full chain, all 25 pairs tried there kept every mel within a band
+    mels, info = mel_prior.generate(tmp_path / "prior.pt", 8, 0.5, 200, labels="each", guidance_scale=2.0, device="cpu")
     assert mels.shape == (8, MEL.n_mels, 51) and info["label_names"] == ["high", "low"] * 4
     for m, name in zip(mels, info["label_names"]):
         assert abs(int(m.mean(1).argmax()) - band_of(FREQS[name])) <= 1, name
