@@ -97,8 +97,11 @@ def make_bad_corpus(root: Path) -> Path:
 # The files that run the pipeline take minutes each, and `--dist loadfile` gives each worker two files to start with,
 # in the order below (pyproject's --no-loadscope-reorder: not by test count, which put these few-test files last, to
 # run alone at the end): the workflow run and the slower test beside it on one worker, SLURM and the GPU check on the
-# other, and the short files after them to whichever is free.
-LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_conditional.py", "test_gpu_check.py", "test_train.py")
+# other. The rest follow longest first, so that each worker ends on short files: a minute-long file last kept one
+# worker busy for a minute after the other had finished.
+LONGEST_FIRST = ("test_workflow.py", "test_slurm.py", "test_conditional.py", "test_gpu_check.py", "test_train.py",
+                 "test_evaluate.py", "test_workflow_inputs.py", "test_fused.py", "test_recovery.py", "test_readme.py",
+                 "test_listening.py", "test_synth.py")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -106,12 +109,55 @@ def pytest_collection_modifyitems(config, items):
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file keeps its own order
 
 
-def pytest_configure(config):
-    """Before any worker starts: compile librosa's numba functions once, into its on-disk cache. Two workers compiling
-    pYIN's at once could write a torn cache file, and every process that loaded it after crashed (a segmentation
-    fault in librosa.pyin, twice in one CI run)."""
-    if os.environ.get("PYTEST_XDIST_WORKER") is None:
-        import librosa
+# Where the process that compiles pYIN says it has finished: set by the first pytest process, inherited by its workers.
+PYIN_COMPILED = "CRY_DIFFUSION_TEST_PYIN_COMPILED"
+COMPILE_PYIN = """import sys, traceback
+from pathlib import Path
+try:
+    import librosa, numpy as np
+    t = np.arange(4000) / 16000
+    librosa.pyin(np.sin(2 * np.pi * 440 * t), fmin=150, fmax=1000, sr=16000, frame_length=1024, hop_length=160)
+    text = "ok"
+except BaseException:
+    text = traceback.format_exc()
+marker = Path(sys.argv[1])
+marker.with_suffix(".part").write_text(text)
+marker.with_suffix(".part").rename(marker)
+"""
 
-        t = np.arange(4000) / 16000
-        librosa.pyin(np.sin(2 * np.pi * 440 * t), fmin=150, fmax=1000, sr=16000, frame_length=1024, hop_length=160)
+
+def pytest_configure(config):
+    """Before any worker starts: compile librosa's numba functions once, into its on-disk cache, in a process of its
+    own that runs while the workers start and collect (about 20 s of compiling; the workers wait for it before their
+    first test, in `pyin_compiled`). Two workers compiling pYIN's at once could write a torn cache file, and every
+    process that loaded it after crashed (a segmentation fault in librosa.pyin, twice in one CI run)."""
+    if PYIN_COMPILED not in os.environ:
+        import subprocess
+        import tempfile
+
+        marker = Path(tempfile.mkdtemp(prefix="cry-diffusion-pyin-")) / "done"
+        os.environ[PYIN_COMPILED] = str(marker)
+        config._pyin_compiler = subprocess.Popen([sys.executable, "-c", COMPILE_PYIN, str(marker)])
+
+
+def pytest_unconfigure(config):
+    compiler = getattr(config, "_pyin_compiler", None)
+    if compiler is not None:
+        import shutil
+
+        compiler.wait()
+        shutil.rmtree(Path(os.environ[PYIN_COMPILED]).parent, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pyin_compiled():
+    """Each test process's first test waits until pYIN's functions are compiled (pytest_configure)."""
+    import time
+
+    marker = Path(os.environ[PYIN_COMPILED])
+    deadline = time.monotonic() + 600
+    while not marker.exists():
+        assert time.monotonic() < deadline, "compiling librosa's pYIN took over 10 minutes"
+        time.sleep(0.2)
+    text = marker.read_text()
+    assert text == "ok", f"compiling librosa's pYIN failed:\n{text}"
