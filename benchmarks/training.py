@@ -61,7 +61,7 @@ def build(which: str, args, device, compile: bool | None = None):
     if which == "ours-triton":
         model.use_layer_kernel("triton", device)
     if args.compile if compile is None else compile:
-        model = torch.compile(model)
+        model = torch.compile(model, backend=args.compile_backend)
     return model, args.precision
 
 
@@ -92,6 +92,9 @@ def probe(args, device) -> None:
 def main() -> None:
     ap = _bench.common_args(__doc__)
     ap.add_argument("--compile", action="store_true", help="torch.compile our model")
+    ap.add_argument("--compile-backend", choices=("inductor", "aot_eager"), default="inductor",
+                    help="torch.compile's backend: inductor, what a GPU run uses; or aot_eager, the same graph capture and "
+                         "autograd without generating code (a CPU rehearsal: there inductor builds C++, nothing a GPU runs)")
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--samples", type=int, default=16_000, help="crop length in samples (16,000 = 1 s)")
     ap.add_argument("--layer-kernel", choices=("torch", "triton", "both"), default="torch",
@@ -108,7 +111,7 @@ def main() -> None:
 
     print(f"machine: {_bench.machine(device)}")
     print(f"config: {args.layers} layers x {args.channels} channels, batch {args.batch} x {args.samples} samples, "
-          f"ours in {args.precision}{' + torch.compile' if args.compile else ''}, reference in fp32, "
+          f"ours in {args.precision}{f' + torch.compile ({args.compile_backend})' if args.compile else ''}, reference in fp32, "
           f"malloc {'as glibc sets it' if args.glibc_default else 'keeping freed blocks (cry_diffusion.runtime)'}")
     print("reference: lmnt-com/diffwave 0.1.7, spectrogram_upsampler -> Identity, n_mels=1, "
           "a [B, 1, 1] zero spectrogram broadcast over time\n")
@@ -131,7 +134,8 @@ def main() -> None:
     sec = {n: statistics.median(times[n]) for n in names}
     figures = _bench.settings(args, device) | {
         "batch": args.batch, "samples": args.samples, "layers": args.layers, "channels": args.channels,
-        "precision": args.precision, "compile": args.compile, "rounds": args.rounds, "repeat": args.repeat,
+        "precision": args.precision, "compile": args.compile,
+        "compile_backend": args.compile_backend if args.compile else None, "rounds": args.rounds, "repeat": args.repeat,
         "speedup": {n: _bench.ratio(times, "reference", n) for n in ours},
         "steps_per_second": {n: 1 / sec[n] for n in names},
         "audio_seconds_per_second": {n: args.batch * args.samples / 16_000 / sec[n] for n in names},
