@@ -112,7 +112,7 @@ def pytest_collection_modifyitems(config, items):
 # Where the process that compiles pYIN says it has finished: set by the first pytest process, inherited by its workers.
 PYIN_COMPILED = "CRY_DIFFUSION_TEST_PYIN_COMPILED"
 COMPILE_PYIN = """import sys, traceback
-from pathlib import Path
+from cry_diffusion.atomic import write_text
 try:
     import librosa, numpy as np
     t = np.arange(4000) / 16000
@@ -120,9 +120,7 @@ try:
     text = "ok"
 except BaseException:
     text = traceback.format_exc()
-marker = Path(sys.argv[1])
-marker.with_suffix(".part").write_text(text)
-marker.with_suffix(".part").rename(marker)
+write_text(sys.argv[1], text)  # whole or not there: a worker never reads half of it
 """
 
 
