@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import tone
 
-from cry_diffusion.mel import MelParams, log_mel
+from cry_diffusion.mel import MelParams, log_mel, mel_filterbank
 
 
 def test_shape_and_frame_rate():
@@ -28,3 +28,30 @@ def test_louder_is_higher_by_the_log_of_the_gain():
     quiet = log_mel(tone(500, 1.0, 16000, amplitude=0.1)).max()
     loud = log_mel(tone(500, 1.0, 16000, amplitude=0.4)).max()
     assert loud - quiet == pytest.approx(np.log(4), abs=0.05)
+
+
+@pytest.mark.parametrize("n_fft, n_mels, fmin, fmax", [(512, 80, 0.0, 8000.0), (400, 40, 0.0, 8000.0),
+                                                      (1024, 64, 50.0, 7000.0), (512, 80, 1000.0, 8000.0)])  # fmt: skip
+def test_the_filterbank_is_librosa_s_to_the_bit(n_fft, n_mels, fmin, fmax):
+    import librosa
+
+    ours = mel_filterbank(n_fft, n_mels, fmin, fmax)
+    theirs = librosa.filters.mel(sr=16000, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax)
+    assert ours.dtype == theirs.dtype and np.array_equal(ours, theirs)
+
+
+def test_scoring_and_drawing_mels_leave_librosa_unimported():
+    """librosa costs a second of every job that imports it, and the stages that make, draw and score mels need none
+    of it: the mel route's Griffin-Lim is the one stage that does."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from cry_diffusion import evalplots, evaluate, progress, tradeoff, pretrained\n"
+            "from cry_diffusion.mel import log_mel\n"
+            "clips = np.random.default_rng(0).standard_normal((2, 16000)).astype(np.float32)\n"
+            "log_mel(clips); pretrained._power_mel(clips)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('librosa', 'numba')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

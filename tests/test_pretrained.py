@@ -33,6 +33,20 @@ def real():
     return clips[: len(clips) // 2], clips[len(clips) // 2:]
 
 
+def test_the_mel_frames_are_resemblyzer_s():
+    """Its wav_to_mel_spectrogram is librosa.feature.melspectrogram with 40 bands, a 400-sample FFT and a 160-sample
+    hop; ours is numpy's, equal to float32 rounding, at any length (padded, cut mid-hop)."""
+    import librosa
+
+    rng = np.random.default_rng(0)
+    for samples in (4000, 16000, 16001, 25600):
+        clips = (0.3 * rng.standard_normal((3, samples))).astype(np.float32)
+        theirs = librosa.feature.melspectrogram(y=clips, sr=SAMPLE_RATE, n_fft=400, hop_length=160, n_mels=40)
+        ours = pretrained._power_mel(clips)
+        assert ours.dtype == np.float32 and ours.shape == np.swapaxes(theirs, 1, 2).shape
+        assert np.abs(ours - np.swapaxes(theirs, 1, 2)).max() <= 1e-6 * np.abs(theirs).max()
+
+
 def test_describe_names_the_weights():
     d = pretrained.describe()
     assert d["dim"] == 256 and d["sample_rate"] == SAMPLE_RATE

@@ -48,13 +48,46 @@ class MelParams(Params):
 BATCH_SAMPLES = 2**18
 
 
+# Slaney's mel scale (librosa's default, not HTK's): linear below 1 kHz, 27 steps per factor of 6.4 above.
+_LINEAR_HZ_PER_MEL, _KNEE_HZ, _LOG_STEP = 200.0 / 3, 1000.0, np.log(6.4) / 27.0
+_KNEE_MEL = _KNEE_HZ / _LINEAR_HZ_PER_MEL
+
+
+def hz_to_mel(hz):
+    hz = np.asarray(hz, dtype=np.float64)
+    above = _KNEE_MEL + np.log(np.maximum(hz, _KNEE_HZ) / _KNEE_HZ) / _LOG_STEP
+    return np.where(hz >= _KNEE_HZ, above, hz / _LINEAR_HZ_PER_MEL)
+
+
+def mel_to_hz(mel):
+    mel = np.asarray(mel, dtype=np.float64)
+    above = _KNEE_HZ * np.exp(_LOG_STEP * (np.maximum(mel, _KNEE_MEL) - _KNEE_MEL))
+    return np.where(mel >= _KNEE_MEL, above, _LINEAR_HZ_PER_MEL * mel)
+
+
+def mel_filterbank(n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float = SAMPLE_RATE / 2,
+                   sample_rate: int = SAMPLE_RATE) -> np.ndarray:  # fmt: skip
+    """[n_mels, 1 + n_fft // 2] float32: triangles evenly spaced on the mel scale, each scaled to constant energy
+    (Slaney's norm), as librosa.filters.mel makes them by default (tests/test_mel.py holds the two equal).
+
+    Built here, not taken from librosa: importing librosa costs about a second per process, and every stage that
+    draws or scores mels (most of a run's jobs) needs nothing else of it.
+    """
+    bins = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    width = np.diff(edges)
+    rising = (bins - edges[:-2, None]) / width[:-1, None]
+    falling = (edges[2:, None] - bins) / width[1:, None]
+    weights = np.maximum(0, np.minimum(rising, falling)).astype(np.float32)
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights
+
+
 @lru_cache(maxsize=8)
 def _filters(params: MelParams):
-    import librosa
     import torch
 
-    fb = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=params.n_fft, n_mels=params.n_mels, fmin=params.fmin, fmax=params.fmax)
-    return torch.from_numpy(fb.astype(np.float32))
+    return torch.from_numpy(mel_filterbank(params.n_fft, params.n_mels, params.fmin, params.fmax))
 
 
 def mel_shape(shape: tuple[int, ...], params: MelParams = MelParams()) -> tuple[int, ...]:

@@ -24,11 +24,11 @@ import functools
 import importlib.util
 from pathlib import Path
 
-import librosa
 import numpy as np
 import torch
 from torch import nn
 
+from .mel import mel_filterbank
 from .runtime import resolve_device
 
 SAMPLE_RATE = 16_000
@@ -115,6 +115,17 @@ def _louder(audio: np.ndarray) -> np.ndarray:
     return (audio * np.where((gain > 1) & (rms > 0), gain, 1.0)).astype(np.float32)
 
 
+def _power_mel(audio: np.ndarray) -> np.ndarray:
+    """[N, samples] -> [N, frames, 40] float32: the power mel frames resemblyzer's wav_to_mel_spectrogram gives
+    (librosa.feature.melspectrogram's defaults: centred frames, zero-padded, periodic Hann window), to float32
+    rounding (tests/test_pretrained.py)."""
+    padded = np.pad(audio, ((0, 0), (N_FFT // 2, N_FFT // 2)))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, N_FFT, axis=1)[:, ::HOP]
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(N_FFT) / N_FFT)
+    power = np.abs(np.fft.rfft(frames * window, axis=-1).astype(np.complex64)) ** 2
+    return (power @ mel_filterbank(N_FFT, N_MELS, sample_rate=SAMPLE_RATE).T).astype(np.float32)
+
+
 def embed(audio: np.ndarray, device="cpu", pad: str = "tile", batch: int = 256) -> np.ndarray:
     """Clips [N, samples] (float32, 16 kHz, equal length) -> L2-normalised embeddings [N, 256], float64.
 
@@ -138,8 +149,7 @@ def embed(audio: np.ndarray, device="cpu", pad: str = "tile", batch: int = 256) 
         audio = np.tile(audio, (1, -(-length // n)))[:, :length]
     else:
         audio = np.pad(audio, ((0, 0), (0, max(0, length - n))))
-    mel = librosa.feature.melspectrogram(y=audio, sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP, n_mels=N_MELS)
-    mel = np.swapaxes(mel.astype(np.float32), 1, 2)  # [N, frames, bands]: power mel, not log, as trained
+    mel = _power_mel(audio)  # [N, frames, bands]: power mel, not log, as trained
     parts = np.stack([mel[:, s:s + PARTIAL_FRAMES] for s in starts], axis=1)  # [N, P, 160, 40]
     flat = torch.from_numpy(parts.reshape(-1, PARTIAL_FRAMES, N_MELS))
     device = resolve_device(device)
