@@ -54,12 +54,14 @@ _KNEE_MEL = _KNEE_HZ / _LINEAR_HZ_PER_MEL
 
 
 def hz_to_mel(hz):
+    """Frequency (Hz) -> mel, on Slaney's scale."""
     hz = np.asarray(hz, dtype=np.float64)
     above = _KNEE_MEL + np.log(np.maximum(hz, _KNEE_HZ) / _KNEE_HZ) / _LOG_STEP
     return np.where(hz >= _KNEE_HZ, above, hz / _LINEAR_HZ_PER_MEL)
 
 
 def mel_to_hz(mel):
+    """Mel -> frequency (Hz): hz_to_mel's inverse."""
     mel = np.asarray(mel, dtype=np.float64)
     above = _KNEE_HZ * np.exp(_LOG_STEP * (np.maximum(mel, _KNEE_MEL) - _KNEE_MEL))
     return np.where(mel >= _KNEE_MEL, above, _LINEAR_HZ_PER_MEL * mel)
