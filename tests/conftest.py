@@ -3,8 +3,8 @@ import sys
 from pathlib import Path
 
 # Two pytest workers share two cores with the pipelines they start. OpenMP's threads spin while they wait for work
-# (libgomp's default), burning a core another process needed: waiting passively, the GPU check's rehearsal took 181
-# CPU-seconds in the suite against 272. Set before torch loads OpenMP, here and in every process the tests start.
+# (libgomp's default), burning a core another process needed: waiting passively, the GPU check's rehearsal took 134
+# CPU-seconds in the suite against 228. Set before torch loads OpenMP, here and in every process the tests start.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
